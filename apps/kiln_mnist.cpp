@@ -1,0 +1,120 @@
+// kiln-mnist — the main job: trains the reference model on Fashion-MNIST (or MNIST) and reports
+// the test loss and accuracy.
+//
+// Model: Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax; Adam; sparse categorical
+// cross-entropy; batch 64; the test set doubles as validation data, as in Keras's tutorials.
+// Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
+#include "common/arguments.hpp"
+#include "common/history_json.hpp"
+
+#include <kiln/kiln.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+namespace {
+
+constexpr const char* kProgram = "kiln-mnist";
+
+// The IDX data set must be there before anything else happens; say how to get it if it is not.
+bool idx_files_present(const std::string& dir) {
+  for (const char* base : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"}) {
+    const std::filesystem::path plain = std::filesystem::path(dir) / base;
+    if (!std::filesystem::exists(plain) && !std::filesystem::exists(plain.string() + ".gz")) return false;
+  }
+  return true;
+}
+
+int run(int argc, char** argv) {
+  using namespace kiln;
+  apps::Arguments arguments(kProgram,
+                            "Trains a small dense network (Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax)\n"
+                            "on Fashion-MNIST or MNIST IDX files and prints the test loss and accuracy.");
+  arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "folder with the four IDX files, plain or .gz");
+  arguments.add_option("epochs", "N", "5", "passes over the training set");
+  arguments.add_option("batch-size", "N", "64", "samples per training step");
+  arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
+  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
+  arguments.add_option("seed", "N", "random", "seed for weights, dropout and shuffling (same seed, same result)");
+  arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
+  arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
+  arguments.add_switch("help", "show this help and exit");
+  try {
+    arguments.parse(argc, argv);
+  } catch (const apps::ArgumentError& error) {
+    std::cerr << kProgram << ": " << error.what() << "\n";
+    return 2;
+  }
+  if (arguments.flag("help")) {
+    arguments.print_help(std::cout);
+    return 0;
+  }
+
+  const std::string data_dir = arguments.text("data");
+  if (!idx_files_present(data_dir)) {
+    std::cerr << kProgram << ": no IDX data set in " << data_dir
+              << (data_dir == datasets::kFashionMnistDir
+                      ? ": install Debian's dataset-fashion-mnist package (scripts/setup.sh does), or pass --data DIR"
+                      : ": --data needs a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                        "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)")
+              << "\n";
+    return 2;
+  }
+  const int epochs = static_cast<int>(arguments.integer("epochs"));
+  const int64_t batch_size = arguments.integer("batch-size");
+  const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
+  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
+  if (arguments.has("seed")) set_random_seed(static_cast<uint64_t>(arguments.integer("seed")));
+
+  const datasets::TrainTest data = datasets::load_idx(data_dir);
+  const Shape image_shape = data.train.x.shape().without_first_axis();
+  std::cout << "Loaded " << data.train.x.rows() << " training and " << data.test.x.rows() << " test images of "
+            << image_shape.str() << " from " << data_dir << "\n";
+
+  Sequential model({
+      layers::Flatten(image_shape),
+      layers::Dense(128, Activation::ReLU),
+      layers::Dropout(0.2f),
+      layers::Dense(10, Activation::Softmax),
+  });
+  model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+  model.summary();
+
+  const History history = model.fit(data.train.x, data.train.y,
+                                    {.batch_size = batch_size,
+                                     .epochs = epochs,
+                                     .validation_data = LabeledData{data.test.x, data.test.y}});
+  const Logs test = model.evaluate(data.test.x, data.test.y, {.batch_size = batch_size, .verbose = 0});
+  std::printf("Test loss: %.4f - test accuracy: %.4f\n", test.at("loss"), test.at("accuracy"));
+  if (!history.epoch_seconds.empty()) {
+    std::vector<double> seconds = history.epoch_seconds;
+    std::sort(seconds.begin(), seconds.end());
+    std::printf("Epoch time: median %.2f s over %zu epochs (%d threads)\n", seconds[seconds.size() / 2],
+                seconds.size(), num_threads());
+  }
+
+  if (const std::string path = arguments.text("save"); !path.empty()) {
+    model.save_weights(path);
+    std::cout << "Saved weights to " << path << "\n";
+  }
+  if (const std::string path = arguments.text("history-json"); !path.empty()) {
+    apps::write_history_json(path, history, test);
+    std::cout << "Wrote history to " << path << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const kiln::apps::ArgumentError& error) {
+    std::cerr << kProgram << ": " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << kProgram << ": error: " << error.what() << "\n";
+    return 1;
+  }
+}

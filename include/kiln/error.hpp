@@ -1,0 +1,37 @@
+// kiln/error.hpp — the exceptions kiln throws.
+//
+// Every error is a sentence a stranger can act on: it names the file, layer or shape at fault.
+// Catch kiln::Error to handle all of them; the subclasses let a program tell them apart.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace kiln {
+
+// Base of every exception kiln throws on purpose.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Tensors, layers or data whose shapes do not fit together.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file that cannot be read or written, or whose contents are not what its format promises.
+class FileError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An argument or a value outside what the operation accepts (a label out of range, a NaN loss,
+// fit before compile...).
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace kiln

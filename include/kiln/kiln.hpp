@@ -1,0 +1,22 @@
+// kiln/kiln.hpp — everything kiln offers, in one include.
+#pragma once
+
+#include "kiln/activations.hpp"
+#include "kiln/callbacks.hpp"
+#include "kiln/datasets/idx.hpp"
+#include "kiln/error.hpp"
+#include "kiln/io/npz.hpp"
+#include "kiln/layers/activation_layer.hpp"
+#include "kiln/layers/dense.hpp"
+#include "kiln/layers/dropout.hpp"
+#include "kiln/layers/flatten.hpp"
+#include "kiln/layers/layer.hpp"
+#include "kiln/logs.hpp"
+#include "kiln/losses.hpp"
+#include "kiln/metrics.hpp"
+#include "kiln/model.hpp"
+#include "kiln/optimizers.hpp"
+#include "kiln/parallel.hpp"
+#include "kiln/progress_bar.hpp"
+#include "kiln/random.hpp"
+#include "kiln/tensor.hpp"

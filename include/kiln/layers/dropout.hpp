@@ -1,0 +1,35 @@
+// kiln/layers/dropout.hpp — inverted dropout: in training, zero each input with probability
+// `rate` and scale the survivors by 1 / (1 - rate); at inference, pass the input through untouched.
+//
+// The mask of element i at training step t is a hash of (seed, t, i) (see random.hpp), so it is the
+// same whatever the thread count, and a seed reproduces a run bit for bit.
+#pragma once
+
+#include "kiln/layers/layer.hpp"
+
+namespace kiln::layers {
+
+class Dropout : public Layer {
+ public:
+  explicit Dropout(float rate);
+
+  std::string type_name() const override { return "Dropout"; }
+  Shape build(const Shape& input_shape) override { return input_shape; }
+  void initialize(uint64_t seed) override { seed_ = seed; }
+
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+
+  float rate() const { return rate_; }
+
+ private:
+  float rate_;
+  uint64_t seed_ = 0;
+  uint64_t step_ = 0;         // training forwards so far: part of the mask's hash
+  bool last_was_training_ = false;
+  Tensor scale_;              // per element: 0 (dropped) or 1 / (1 - rate) (kept)
+  Tensor output_;
+  Tensor input_gradient_;
+};
+
+}  // namespace kiln::layers

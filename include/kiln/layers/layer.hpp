@@ -1,0 +1,85 @@
+// kiln/layers/layer.hpp — the interface every layer implements, and its parameters.
+//
+// Life of a layer: the model calls build() once with one sample's input shape; the layer says
+// which parameters it needs (shapes only); the model binds them to views into its one parameter
+// arena and calls initialize(); then forward() and backward() run once per batch on the training
+// thread. A layer owns its output and input-gradient buffers and reuses them every step.
+#pragma once
+
+#include "kiln/activations.hpp"
+#include "kiln/tensor.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// A trainable variable: its shape, and views into the model's arena for its values and gradient.
+struct Parameter {
+  std::string name;  // "kernel", "bias"
+  Shape shape;
+  float* value = nullptr;
+  float* gradient = nullptr;
+  int64_t size() const { return shape.element_count(); }
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // The class name shown by summary(): "Dense", "Dropout".
+  virtual std::string type_name() const = 0;
+
+  // The layer's name ("dense", "dense_1"): summary() shows it and weight files use it.
+  // Empty until the model names it, unless the user set one.
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  // The input shape (without the batch axis) given at construction, if any.
+  const std::optional<Shape>& declared_input_shape() const { return declared_input_shape_; }
+
+  // Checks the input shape of one sample and fixes the output shape. Called once.
+  // Throws ShapeError naming the layer when the input does not fit.
+  virtual Shape build(const Shape& input_shape) = 0;
+
+  // The parameters this layer needs, valid after build(); the model points them into its arena.
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  int64_t parameter_count();
+
+  // Fills the (bound) parameters with their initial values.
+  virtual void initialize(uint64_t /*seed*/) {}
+
+  // x: [batch, input_shape...] -> [batch, output_shape...]. The returned tensor is owned by the
+  // layer (or is x itself) and stays valid until the next forward().
+  virtual const Tensor& forward(const Tensor& x, bool training) = 0;
+
+  // dy: gradient of the loss w.r.t. this layer's last output. Writes the parameters' gradients
+  // (overwriting, not accumulating) and returns the gradient w.r.t. the layer's last input.
+  virtual const Tensor& backward(const Tensor& dy) = 0;
+
+  // Layers that end in an activation say which, so a loss can fuse its gradient with it
+  // (softmax + cross-entropy gives the exact, stable (p - y) / n) ...
+  virtual Activation output_activation() const { return Activation::Linear; }
+  // ... and then hand the gradient w.r.t. the activation's input straight to this.
+  virtual const Tensor& backward_from_preactivation(const Tensor& dz);
+
+  // The model's first layer has no one to pass an input gradient to; skipping it saves a GEMM.
+  void set_input_gradient_needed(bool needed) { input_gradient_needed_ = needed; }
+  bool input_gradient_needed() const { return input_gradient_needed_; }
+
+ protected:
+  explicit Layer(std::optional<Shape> declared_input_shape = std::nullopt)
+      : declared_input_shape_(std::move(declared_input_shape)) {}
+
+  // "Dense 'dense_1'": how error messages name this layer.
+  std::string describe() const;
+
+ private:
+  std::string name_;
+  std::optional<Shape> declared_input_shape_;
+  bool input_gradient_needed_ = true;
+};
+
+}  // namespace kiln

@@ -1,0 +1,143 @@
+// kiln/model.hpp — Sequential: a stack of layers you compile, fit, evaluate, predict and save.
+//
+// Intended usage, as in Keras:
+//   1. Sequential model({layers::Flatten({28, 28}), layers::Dense(128, Activation::ReLU), ...});
+//   2. model.compile(optimizers::Adam(), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+//   3. History h = model.fit(x, y, {.batch_size = 64, .epochs = 5, .validation_split = 0.1});
+//   4. model.evaluate(x_test, y_test); model.predict(x_new); model.save_weights("m.weights.npz");
+// All parameters live in one contiguous arena (values and gradients side by side) that layers view
+// and the optimizer updates in one loop. Everything here runs on the calling thread; the math
+// inside uses the OpenMP team (see parallel.hpp).
+#pragma once
+
+#include "kiln/callbacks.hpp"
+#include "kiln/layers/layer.hpp"
+#include "kiln/logs.hpp"
+#include "kiln/losses.hpp"
+#include "kiln/metrics.hpp"
+#include "kiln/optimizers.hpp"
+#include "kiln/shared.hpp"
+#include "kiln/tensor.hpp"
+
+#include <iostream>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// Inputs with their targets, row i of x going with row i of y.
+struct LabeledData {
+  Tensor x;
+  Tensor y;
+};
+
+// verbose: 0 silent, 1 progress bar redrawn in place, 2 one line per epoch; kVerboseAuto picks
+// 1 when standard output is a terminal and 2 otherwise, so logs stay readable.
+inline constexpr int kVerboseAuto = -1;
+
+struct FitOptions {
+  int64_t batch_size = 32;
+  int epochs = 1;
+  int verbose = kVerboseAuto;
+  std::vector<Shared<Callback>> callbacks;
+  double validation_split = 0.0;  // the last share of the samples, taken before shuffling
+  std::optional<LabeledData> validation_data;
+  bool shuffle = true;            // reshuffle the training samples every epoch
+  int initial_epoch = 0;
+};
+
+struct EvaluateOptions {
+  int64_t batch_size = 32;
+  int verbose = kVerboseAuto;
+};
+
+struct PredictOptions {
+  int64_t batch_size = 32;
+};
+
+class Sequential {
+ public:
+  explicit Sequential(std::vector<Shared<Layer>> layers = {}, std::string name = "sequential");
+
+  void add(Shared<Layer> layer);
+
+  // Builds every layer for samples of this shape (no batch axis) and initialises the weights.
+  // Called for you when first needed: from the first layer's declared input shape if it has
+  // one, else from the data given to fit/evaluate/predict.
+  void build(const Shape& input_shape);
+  bool built() const { return built_; }
+
+  void compile(Shared<Optimizer> optimizer, Shared<Loss> loss, std::vector<Shared<Metric>> metrics = {});
+
+  // Keras's table: each layer's name, type, output shape and parameter count, then the totals.
+  void summary(std::ostream& out = std::cout);
+
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  Tensor predict(const Tensor& x, const PredictOptions& options = {});
+
+  // One optimisation step on one batch; returns the batch's loss. Allocates nothing once the
+  // buffers have seen a batch of this size.
+  double train_on_batch(const Tensor& x, const Tensor& y);
+
+  // The forward pass alone (inference mode); the result is owned by the last layer.
+  const Tensor& forward(const Tensor& x, bool training = false);
+
+  // Weights as NumPy's .npz, one array per parameter named "<layer>/<parameter>".
+  void save_weights(const std::string& path);
+  void load_weights(const std::string& path);
+
+  // The whole parameter arena, flat (for snapshots such as EarlyStopping's best weights).
+  std::vector<float> get_weights() const { return parameter_values_; }
+  void set_weights(std::span<const float> weights);
+  std::span<const float> parameter_values() const { return parameter_values_; }
+
+  const std::string& name() const { return name_; }
+  size_t layer_count() const { return layers_.size(); }
+  Layer& layer(size_t index) { return *layers_.at(index); }
+  Layer& layer(const std::string& name);
+  int64_t parameter_count() const;
+  Optimizer& optimizer();
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shapes_.back(); }
+
+  // Set by a callback to end fit() after the current epoch, as Keras's model.stop_training.
+  bool stop_training = false;
+
+ private:
+  struct RowRange {
+    int64_t begin = 0, end = 0;
+    int64_t size() const { return end - begin; }
+  };
+
+  bool build_if_input_shape_declared();
+  void build_from_data(const Tensor& x, const std::string& argument_name);
+  void check_compiled(const std::string& caller) const;
+  void check_pair(const Tensor& x, const Tensor& y) const;
+  void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) const;
+  void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
+  Logs evaluate_rows(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size, int verbose);
+  void bind_parameters();
+
+  std::string name_;
+  std::vector<Shared<Layer>> layers_;
+  bool built_ = false;
+  Shape input_shape_;
+  std::vector<Shape> output_shapes_;
+
+  // The parameter arena: every layer's parameters and gradients, contiguous.
+  std::vector<float> parameter_values_;
+  std::vector<float> parameter_gradients_;
+
+  std::optional<Shared<Optimizer>> optimizer_;
+  std::optional<Shared<Loss>> loss_;
+  std::vector<Shared<Metric>> metrics_;
+
+  // Reused buffers: a training step allocates nothing once these have their size.
+  Tensor loss_gradient_;
+  Tensor x_batch_, y_batch_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,69 @@
+// kiln/optimizers.hpp — optimizers: one update over the model's whole parameter arena.
+//
+// The model keeps every parameter and gradient in two contiguous arrays, so an optimizer step is
+// one vectorised, OpenMP-parallel loop over all of them, with its slot variables (Adam's moments,
+// SGD's velocity) in arrays of the same length. Runs on the training thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::string name() const = 0;
+
+  // One step: values -= update(gradients). Slots are created on the first call.
+  virtual void apply(std::span<float> values, std::span<const float> gradients) = 0;
+
+  float learning_rate() const { return learning_rate_; }
+  void set_learning_rate(float learning_rate) { learning_rate_ = learning_rate; }
+  int64_t iterations() const { return iterations_; }
+
+ protected:
+  explicit Optimizer(float learning_rate);
+  void resize_slots(std::vector<float>& slot, size_t size);  // zero-filled on first use
+
+  float learning_rate_;
+  int64_t iterations_ = 0;
+};
+
+namespace optimizers {
+
+// Adam as Keras computes it (epsilon is the paper's "epsilon hat"):
+//   m = beta_1 m + (1 - beta_1) g          first moment
+//   v = beta_2 v + (1 - beta_2) g^2        second moment
+//   lr_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)   bias correction folded into the step size
+//   w -= lr_t m / (sqrt(v) + epsilon)
+class Adam : public Optimizer {
+ public:
+  explicit Adam(float learning_rate = 1e-3f, float beta_1 = 0.9f, float beta_2 = 0.999f, float epsilon = 1e-7f);
+  std::string name() const override { return "adam"; }
+  void apply(std::span<float> values, std::span<const float> gradients) override;
+
+ private:
+  float beta_1_, beta_2_, epsilon_;
+  std::vector<float> first_moment_, second_moment_;
+};
+
+// SGD with optional momentum, as Keras computes it:
+//   no momentum:  w -= lr g
+//   momentum:     v = momentum v - lr g;  w += v            (nesterov: w += momentum v - lr g)
+class SGD : public Optimizer {
+ public:
+  explicit SGD(float learning_rate = 0.01f, float momentum = 0.0f, bool nesterov = false);
+  std::string name() const override { return "sgd"; }
+  void apply(std::span<float> values, std::span<const float> gradients) override;
+
+ private:
+  float momentum_;
+  bool nesterov_;
+  std::vector<float> velocity_;
+};
+
+}  // namespace optimizers
+}  // namespace kiln

@@ -1,0 +1,114 @@
+// kiln/tensor.hpp — Shape and Tensor: the one data type every layer, loss and dataset speaks.
+//
+// A Tensor is a shape plus contiguous, row-major float32 storage that it owns. Axis 0 is the
+// batch. Eigen views (`matrix()`) let layers run GEMMs on it without copying. Resizing keeps the
+// storage's capacity, so a training step reuses its buffers instead of allocating new ones.
+// Not thread-safe: a Tensor belongs to whichever thread is using it.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <new>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// Up to six axes, stored inline: building or copying a Shape never allocates, which keeps the
+// training step allocation-free.
+class Shape {
+ public:
+  static constexpr int kMaxRank = 6;
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims);
+  explicit Shape(std::span<const int64_t> dims);
+
+  int rank() const { return rank_; }
+  int64_t operator[](int axis) const { return dims_[static_cast<size_t>(axis)]; }
+  int64_t& operator[](int axis) { return dims_[static_cast<size_t>(axis)]; }
+  std::span<const int64_t> dims() const { return {dims_.data(), static_cast<size_t>(rank_)}; }
+
+  int64_t element_count() const;                            // product of all axes (1 for rank 0)
+  Shape without_first_axis() const;                         // [b, h, w] -> [h, w]
+  Shape with_batch(int64_t batch) const;                    // [h, w] -> [batch, h, w]
+  std::string str() const;                                  // "28x28", "64x784"
+  std::string keras_str() const;                            // "(None, 128)" as Keras prints it
+
+  friend bool operator==(const Shape& a, const Shape& b);
+
+ private:
+  std::array<int64_t, kMaxRank> dims_{};
+  int rank_ = 0;
+};
+
+// Storage aligned to 64 bytes (a cache line, and the widest vector load), fixed here rather than
+// taken from Eigen's allocator, whose alignment depends on each translation unit's -march flags:
+// a program built without -march=native must be able to free a tensor kiln allocated.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT: allocators convert implicitly
+  T* allocate(size_t count) { return static_cast<T*>(::operator new(count * sizeof(T), kAlignment)); }
+  void deallocate(T* pointer, size_t) { ::operator delete(pointer, kAlignment); }
+  friend bool operator==(const CacheLineAllocator&, const CacheLineAllocator&) { return true; }
+};
+
+// Row-major float matrix types used for Eigen views over tensors and parameters.
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixMap = Eigen::Map<Matrix>;
+using ConstMatrixMap = Eigen::Map<const Matrix>;
+using VectorMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(const Shape& shape, float fill = 0.0f);
+  Tensor(const Shape& shape, std::vector<float> values);  // values.size() must match the shape
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t size() const { return static_cast<int64_t>(storage_.size()); }
+  int64_t dim(int axis) const { return shape_[axis]; }
+  bool empty() const { return storage_.empty(); }
+
+  // Axis 0 is the batch; a "row" is one sample, all other axes flattened.
+  int64_t rows() const { return shape_.rank() == 0 ? 1 : shape_[0]; }
+  int64_t row_size() const { return rows() == 0 ? 0 : size() / rows(); }
+
+  float* data() { return storage_.data(); }
+  const float* data() const { return storage_.data(); }
+  std::span<float> values() { return storage_; }
+  std::span<const float> values() const { return storage_; }
+  float& operator[](int64_t i) { return storage_[static_cast<size_t>(i)]; }
+  float operator[](int64_t i) const { return storage_[static_cast<size_t>(i)]; }
+  float& at(int64_t row, int64_t column) { return storage_[static_cast<size_t>(row * row_size() + column)]; }
+  float at(int64_t row, int64_t column) const { return storage_[static_cast<size_t>(row * row_size() + column)]; }
+
+  // Change the shape. Storage grows only past its largest size so far, so a training step that
+  // sees the same (or a smaller, last) batch again allocates nothing. New elements are zero.
+  void resize(const Shape& shape);
+  // Same element count, new shape (Flatten, Reshape).
+  void reshape(const Shape& shape);
+
+  // [rows, row_size] row-major view: the batch as a matrix, for GEMMs.
+  MatrixMap matrix() { return {data(), rows(), row_size()}; }
+  ConstMatrixMap matrix() const { return {data(), rows(), row_size()}; }
+
+  // A copy of rows [begin, end) of axis 0.
+  Tensor slice_rows(int64_t begin, int64_t end) const;
+
+ private:
+  Shape shape_;
+  std::vector<float, CacheLineAllocator<float>> storage_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,112 @@
+// Element-wise activations: forward in place, backward from the output.
+//
+// Loops are plain `for` over a flat array so GCC vectorises them; OpenMP splits them only when
+// the array is large enough to pay for waking the team (kParallelMinElements).
+#include "kiln/activations.hpp"
+
+#include "kiln/error.hpp"
+#include "kiln/parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln {
+
+std::string_view activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::Linear: return "linear";
+    case Activation::ReLU: return "relu";
+    case Activation::Sigmoid: return "sigmoid";
+    case Activation::Tanh: return "tanh";
+    case Activation::Softmax: return "softmax";
+  }
+  return "unknown";
+}
+
+Activation activation_from_name(std::string_view name) {
+  for (Activation a : {Activation::Linear, Activation::ReLU, Activation::Sigmoid, Activation::Tanh, Activation::Softmax}) {
+    if (activation_name(a) == name) return a;
+  }
+  throw ValueError("unknown activation '" + std::string(name) + "' (expected linear, relu, sigmoid, tanh or softmax)");
+}
+
+namespace {
+
+// Numerically stable softmax of one row: subtracting the row's maximum keeps exp() from overflowing.
+void softmax_row(float* row, int64_t length) {
+  const float row_max = *std::max_element(row, row + length);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < length; ++j) {
+    row[j] = std::exp(row[j] - row_max);
+    sum += row[j];
+  }
+  const float inverse_sum = 1.0f / sum;
+  for (int64_t j = 0; j < length; ++j) row[j] *= inverse_sum;
+}
+
+}  // namespace
+
+void activation_forward(Activation activation, MatrixMap values) {
+  float* v = values.data();
+  const int64_t n = values.size();
+  const bool parallel = n >= kParallelMinElements;
+  switch (activation) {
+    case Activation::Linear:
+      return;
+    case Activation::ReLU:
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) v[i] = std::max(v[i], 0.0f);
+      return;
+    case Activation::Sigmoid:
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + std::exp(-v[i]));
+      return;
+    case Activation::Tanh:
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+      return;
+    case Activation::Softmax: {
+      const int64_t rows = values.rows(), columns = values.cols();
+#pragma omp parallel for if (parallel)
+      for (int64_t r = 0; r < rows; ++r) softmax_row(v + r * columns, columns);
+      return;
+    }
+  }
+}
+
+void activation_backward(Activation activation, const Tensor& y, Tensor& dy) {
+  const float* out = y.data();
+  float* g = dy.data();
+  const int64_t n = dy.size();
+  const bool parallel = n >= kParallelMinElements;
+  switch (activation) {
+    case Activation::Linear:
+      return;
+    case Activation::ReLU:  // y > 0 exactly where z > 0
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) g[i] = out[i] > 0.0f ? g[i] : 0.0f;
+      return;
+    case Activation::Sigmoid:  // dy/dz = y (1 - y)
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) g[i] *= out[i] * (1.0f - out[i]);
+      return;
+    case Activation::Tanh:  // dy/dz = 1 - y^2
+#pragma omp parallel for simd if (parallel)
+      for (int64_t i = 0; i < n; ++i) g[i] *= 1.0f - out[i] * out[i];
+      return;
+    case Activation::Softmax: {  // dz = y * (dy - <dy, y>) per row
+      const int64_t rows = dy.rows(), columns = dy.row_size();
+#pragma omp parallel for if (parallel)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* y_row = out + r * columns;
+        float* g_row = g + r * columns;
+        float dot = 0.0f;
+        for (int64_t j = 0; j < columns; ++j) dot += g_row[j] * y_row[j];
+        for (int64_t j = 0; j < columns; ++j) g_row[j] = y_row[j] * (g_row[j] - dot);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,134 @@
+// History, the progress-bar logger and EarlyStopping.
+#include "kiln/callbacks.hpp"
+
+#include "kiln/error.hpp"
+#include "kiln/model.hpp"
+#include "kiln/progress_bar.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+namespace kiln {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Sequential& Callback::model() const {
+  if (!model_) throw Error("this callback is not attached to a model: it is only usable inside fit()");
+  return *model_;
+}
+
+// ---- History -------------------------------------------------------------------------------------
+
+void History::on_train_begin(const Logs&) {
+  history.clear();
+  epoch.clear();
+  epoch_seconds.clear();
+}
+
+void History::on_epoch_begin(int, const Logs&) { epoch_start_seconds_ = now_seconds(); }
+
+void History::on_epoch_end(int epoch_index, const Logs& logs) {
+  epoch.push_back(epoch_index);
+  epoch_seconds.push_back(now_seconds() - epoch_start_seconds_);
+  for (const auto& [name, value] : logs) history[name].push_back(value);
+}
+
+namespace callbacks {
+
+// ---- ProgbarLogger -------------------------------------------------------------------------------
+
+ProgbarLogger::ProgbarLogger(std::ostream& out) : out_(out) {}
+ProgbarLogger::~ProgbarLogger() = default;
+
+void ProgbarLogger::on_epoch_begin(int epoch, const Logs&) {
+  if (params().epochs > 1) out_ << "Epoch " << epoch + 1 << "/" << params().epochs << "\n" << std::flush;
+  const auto mode = params().verbose == 1 ? ProgressBar::Mode::InPlace : ProgressBar::Mode::EpochSummary;
+  bar_ = std::make_unique<ProgressBar>(params().steps_per_epoch, mode, out_);
+  steps_seen_ = 0;
+}
+
+void ProgbarLogger::on_train_batch_end(int64_t step, const Logs& logs) {
+  steps_seen_ = step + 1;
+  // The epoch's last step is drawn by on_epoch_end, together with the validation values.
+  if (steps_seen_ < params().steps_per_epoch) bar_->update(steps_seen_, {logs.begin(), logs.end()});
+}
+
+void ProgbarLogger::on_epoch_end(int, const Logs& logs) {
+  bar_->update(steps_seen_, {logs.begin(), logs.end()}, /*finalize=*/true);
+  out_ << std::flush;
+}
+
+// ---- EarlyStopping -------------------------------------------------------------------------------
+
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
+  if (options_.mode == "max") {
+    maximize_ = true;
+  } else if (options_.mode == "min") {
+    maximize_ = false;
+  } else if (options_.mode == "auto") {
+    maximize_ = options_.monitor.find("acc") != std::string::npos || options_.monitor.find("auc") != std::string::npos;
+  } else {
+    throw ValueError("EarlyStopping mode must be 'auto', 'min' or 'max', got '" + options_.mode + "'");
+  }
+  if (options_.patience < 0) throw ValueError("EarlyStopping patience must be >= 0");
+}
+
+bool EarlyStopping::is_improvement(double value, double reference) const {
+  // min_delta is a margin the value must beat, in the direction that counts as better.
+  return maximize_ ? value - options_.min_delta > reference : value + options_.min_delta < reference;
+}
+
+void EarlyStopping::on_train_begin(const Logs&) {
+  wait_ = 0;
+  stopped_epoch_ = 0;
+  best_epoch_ = 0;
+  best_ = maximize_ ? -INFINITY : INFINITY;
+  best_weights_.clear();
+}
+
+void EarlyStopping::on_epoch_end(int epoch, const Logs& logs) {
+  auto found = logs.find(options_.monitor);
+  if (found == logs.end()) {
+    std::string available;
+    for (const auto& [name, value] : logs) available += (available.empty() ? "" : ", ") + name;
+    // Keras warns and carries on rather than throwing away the training done so far.
+    std::cerr << "Warning: EarlyStopping monitors '" << options_.monitor
+              << "', which fit does not report (it reports: " << available << ")\n";
+    return;
+  }
+  if (epoch < options_.start_from_epoch) return;
+  const double value = found->second;
+  if (options_.restore_best_weights && best_weights_.empty()) best_weights_ = model().get_weights();
+  ++wait_;
+  if (is_improvement(value, best_)) {
+    best_ = value;
+    best_epoch_ = epoch;
+    if (options_.restore_best_weights) best_weights_ = model().get_weights();
+    // Keras resets patience only when the baseline, if any, is also beaten.
+    if (!options_.has_baseline || is_improvement(value, options_.baseline)) wait_ = 0;
+    return;
+  }
+  if (wait_ >= options_.patience && epoch > 0) {
+    stopped_epoch_ = epoch;
+    model().stop_training = true;
+    if (options_.restore_best_weights && !best_weights_.empty()) model().set_weights(best_weights_);
+  }
+}
+
+void EarlyStopping::on_train_end(const Logs&) {
+  if (stopped_epoch_ > 0 && options_.verbose > 0) {
+    std::cout << "Epoch " << stopped_epoch_ + 1 << ": early stopping\n";
+    if (options_.restore_best_weights) {
+      std::cout << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1 << ".\n";
+    }
+  }
+}
+
+}  // namespace callbacks
+}  // namespace kiln

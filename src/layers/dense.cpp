@@ -1,0 +1,78 @@
+// Dense: forward and backward side by side.
+#include "kiln/layers/dense.hpp"
+
+#include "kiln/error.hpp"
+#include "kiln/random.hpp"
+
+#include <cmath>
+
+namespace kiln::layers {
+
+Dense::Dense(int64_t units, Activation activation, int64_t input_dim)
+    : Layer(input_dim > 0 ? std::optional<Shape>(Shape{input_dim}) : std::nullopt),
+      units_(units),
+      activation_(activation) {
+  if (units <= 0) throw ValueError("Dense needs a positive number of units, got " + std::to_string(units));
+  if (input_dim < 0) throw ValueError("Dense's input_dim must be positive, got " + std::to_string(input_dim));
+}
+
+Shape Dense::build(const Shape& input_shape) {
+  const std::optional<Shape>& declared = declared_input_shape();
+  const std::string expected = declared ? std::to_string((*declared)[0]) + " features" : "a flat vector of features";
+  if (input_shape.rank() != 1 || (declared && !(*declared == input_shape))) {
+    const std::string hint = input_shape.rank() > 1 ? " (did you forget Flatten?)" : "";
+    throw ShapeError(describe() + " expects input of " + expected + ", got " + input_shape.str() + hint);
+  }
+  input_dim_ = input_shape[0];
+  kernel_.shape = Shape{input_dim_, units_};
+  bias_.shape = Shape{units_};
+  return Shape{units_};
+}
+
+// Glorot uniform: U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)), Keras's default.
+void Dense::initialize(uint64_t seed) {
+  Rng rng(seed);
+  const float limit = std::sqrt(6.0f / static_cast<float>(input_dim_ + units_));
+  for (int64_t i = 0; i < kernel_.size(); ++i) kernel_.value[i] = rng.uniform(-limit, limit);
+  for (int64_t i = 0; i < bias_.size(); ++i) bias_.value[i] = 0.0f;
+}
+
+// x: [batch, in]  ->  y = f(x W + b): [batch, units]
+const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
+  if (x.rank() != 2 || x.dim(1) != input_dim_) {
+    throw ShapeError(describe() + " expects input of " + std::to_string(input_dim_) + " features, got " +
+                     x.shape().without_first_axis().str());
+  }
+  input_ = &x;
+  output_.resize(Shape{x.rows(), units_});
+  MatrixMap y = output_.matrix();
+  // Start from the bias and let the GEMM accumulate into it: the bias costs no extra pass.
+  y = bias().transpose().replicate(x.rows(), 1);
+  y.noalias() += x.matrix() * kernel();
+  activation_forward(activation_, y);
+  return output_;
+}
+
+// dy: [batch, units]  ->  dz = f'(z) * dy, then the same as backward_from_preactivation
+const Tensor& Dense::backward(const Tensor& dy) {
+  preactivation_gradient_.resize(dy.shape());
+  preactivation_gradient_.matrix() = dy.matrix();
+  activation_backward(activation_, output_, preactivation_gradient_);
+  return backward_from_preactivation(preactivation_gradient_);
+}
+
+// dz: [batch, units]
+//   dW = x^T dz     [in, units]
+//   db = sum_rows dz  [units]
+//   dx = dz W^T     [batch, in]   (skipped for the model's first layer)
+const Tensor& Dense::backward_from_preactivation(const Tensor& dz) {
+  const ConstMatrixMap dz_matrix = dz.matrix();
+  MatrixMap(kernel_.gradient, input_dim_, units_).noalias() = input_->matrix().transpose() * dz_matrix;
+  VectorMap(bias_.gradient, units_) = dz_matrix.colwise().sum().transpose();
+  if (!input_gradient_needed()) return input_gradient_;
+  input_gradient_.resize(Shape{dz.rows(), input_dim_});
+  input_gradient_.matrix().noalias() = dz_matrix * kernel().transpose();
+  return input_gradient_;
+}
+
+}  // namespace kiln::layers

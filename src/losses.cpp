@@ -1,0 +1,202 @@
+// Loss functions: value and gradient together, per Keras's definitions.
+#include "kiln/losses.hpp"
+
+#include "kiln/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::losses {
+namespace {
+
+float clip_probability(float p) { return std::clamp(p, kProbabilityEpsilon, 1.0f - kProbabilityEpsilon); }
+
+// True where clipping is active: the clipped log's gradient is zero there, as with Keras's clip.
+bool is_clipped(float p) { return p < kProbabilityEpsilon || p > 1.0f - kProbabilityEpsilon; }
+
+void check_same_rows(const Tensor& y_pred, const Tensor& y_true, const std::string& loss_name) {
+  if (y_pred.rows() != y_true.rows()) {
+    throw ShapeError(loss_name + ": predictions have " + std::to_string(y_pred.rows()) + " samples but targets have " +
+                     std::to_string(y_true.rows()) + " (shapes " + y_pred.shape().str() + " and " + y_true.shape().str() +
+                     ")");
+  }
+}
+
+void check_same_row_size(const Tensor& y_pred, const Tensor& y_true, const std::string& loss_name) {
+  check_same_rows(y_pred, y_true, loss_name);
+  if (y_pred.row_size() != y_true.row_size()) {
+    throw ShapeError(loss_name + " needs targets shaped like the predictions: the model outputs " +
+                     y_pred.shape().without_first_axis().str() + " per sample, the targets are " +
+                     (y_true.rank() > 1 ? y_true.shape().without_first_axis().str() : std::string("scalars")));
+  }
+}
+
+// log(softmax(z)[index]) for one row, computed as z[index] - logsumexp(z): exact even where the
+// probability would underflow to zero.
+double log_softmax_at(const float* z, int64_t classes, int64_t index) {
+  const float row_max = *std::max_element(z, z + classes);
+  double sum = 0.0;
+  for (int64_t j = 0; j < classes; ++j) sum += std::exp(static_cast<double>(z[j] - row_max));
+  return static_cast<double>(z[index] - row_max) - std::log(sum);
+}
+
+}  // namespace
+
+// ---- SparseCategoricalCrossentropy ----------------------------------------------------------------
+// loss = mean_r -log p[r, label_r]
+// fused (after softmax) or from logits:  dz = (p - onehot(label)) / n
+// plain, w.r.t. p:                       dp[r, label_r] = -1 / (n p[r, label_r])
+
+void SparseCategoricalCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
+  check_same_rows(y_pred, y_true, name());
+  if (y_true.row_size() != 1) {
+    throw ShapeError(name() + " needs one class index per sample, got targets of shape " + y_true.shape().str() +
+                     " (one-hot targets go with categorical_crossentropy)");
+  }
+  const int64_t classes = y_pred.row_size();
+  for (int64_t r = 0; r < y_true.rows(); ++r) {
+    const float label = y_true[r];
+    if (!(label >= 0.0f && label < static_cast<float>(classes)) || label != std::floor(label)) {
+      throw ValueError(name() + ": label " + std::to_string(label) + " of sample " + std::to_string(r) +
+                       " is not a class index of the model's " + std::to_string(classes) + " outputs (0.." +
+                       std::to_string(classes - 1) + ")");
+    }
+  }
+}
+
+double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+  const int64_t n = y_pred.rows(), classes = y_pred.row_size();
+  const Tensor* probabilities = &y_pred;
+  if (from_logits_) {
+    probabilities_.resize(y_pred.shape());
+    probabilities_.matrix() = y_pred.matrix();
+    activation_forward(Activation::Softmax, probabilities_.matrix());
+    probabilities = &probabilities_;
+  }
+  double total = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+    const auto label = static_cast<int64_t>(y_true[r]);
+    total -= from_logits_ ? log_softmax_at(y_pred.data() + r * classes, classes, label)
+                          : std::log(static_cast<double>(clip_probability(probabilities->at(r, label))));
+  }
+  if (gradient) {
+    gradient->resize(y_pred.shape());
+    const float inverse_n = 1.0f / static_cast<float>(n);
+    if (fused || from_logits_) {
+      gradient->matrix() = probabilities->matrix() * inverse_n;
+      for (int64_t r = 0; r < n; ++r) gradient->at(r, static_cast<int64_t>(y_true[r])) -= inverse_n;
+    } else {
+      gradient->matrix().setZero();
+      for (int64_t r = 0; r < n; ++r) {
+        const auto label = static_cast<int64_t>(y_true[r]);
+        const float p = y_pred.at(r, label);
+        gradient->at(r, label) = is_clipped(p) ? 0.0f : -inverse_n / p;
+      }
+    }
+  }
+  return total / static_cast<double>(n);
+}
+
+// ---- CategoricalCrossentropy ----------------------------------------------------------------------
+// Keras first rescales each row of p to sum to 1 (S = sum p), then clips:
+// loss = mean_r -sum_j y_j log(p_j / S)
+// fused (after softmax) or from logits:  dz = (p * sum(y) - y) / n
+// plain, w.r.t. p:                       dp_j = (-y_j / p_j + sum(y) / S) / n
+
+void CategoricalCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
+  check_same_row_size(y_pred, y_true, name());
+}
+
+double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+  const int64_t n = y_pred.rows(), classes = y_pred.row_size();
+  if (from_logits_) {
+    probabilities_.resize(y_pred.shape());
+    probabilities_.matrix() = y_pred.matrix();
+    activation_forward(Activation::Softmax, probabilities_.matrix());
+  }
+  if (gradient) gradient->resize(y_pred.shape());
+  const float inverse_n = 1.0f / static_cast<float>(n);
+  double total = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+    const float* p = (from_logits_ ? probabilities_.data() : y_pred.data()) + r * classes;
+    const float* y = y_true.data() + r * classes;
+    float target_sum = 0.0f, prediction_sum = 0.0f;
+    for (int64_t j = 0; j < classes; ++j) {
+      target_sum += y[j];
+      prediction_sum += p[j];
+    }
+    for (int64_t j = 0; j < classes; ++j) {
+      if (y[j] == 0.0f) continue;
+      total -= y[j] * (from_logits_ ? log_softmax_at(y_pred.data() + r * classes, classes, j)
+                                    : std::log(static_cast<double>(clip_probability(p[j] / prediction_sum))));
+    }
+    if (!gradient) continue;
+    float* g = gradient->data() + r * classes;
+    for (int64_t j = 0; j < classes; ++j) {
+      if (fused || from_logits_) {
+        g[j] = (p[j] * target_sum - y[j]) * inverse_n;
+      } else {
+        const float log_term = is_clipped(p[j] / prediction_sum) ? 0.0f : -y[j] / p[j];
+        g[j] = (log_term + target_sum / prediction_sum) * inverse_n;
+      }
+    }
+  }
+  return total / static_cast<double>(n);
+}
+
+// ---- BinaryCrossentropy ---------------------------------------------------------------------------
+// N = every element; loss = mean -(y log p + (1 - y) log(1 - p)), p clipped
+// fused (after sigmoid) or from logits:  dz = (sigmoid(z) - y) / N
+// plain, w.r.t. p:                       dp = (p - y) / (p (1 - p) N)
+
+void BinaryCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
+  check_same_row_size(y_pred, y_true, name());
+}
+
+double BinaryCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+  const int64_t count = y_pred.size();
+  if (gradient) gradient->resize(y_pred.shape());
+  const float inverse_count = 1.0f / static_cast<float>(count);
+  double total = 0.0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float y = y_true[i];
+    if (from_logits_) {
+      // Stable form of the logistic loss: max(z, 0) - z y + log(1 + exp(-|z|)).
+      const double z = y_pred[i];
+      total += std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::abs(z)));
+      if (gradient) (*gradient)[i] = (1.0f / (1.0f + std::exp(-y_pred[i])) - y) * inverse_count;
+      continue;
+    }
+    const float raw_p = y_pred[i];
+    const double p = clip_probability(raw_p);
+    total -= y * std::log(p) + (1.0 - y) * std::log(1.0 - p);
+    if (!gradient) continue;
+    if (fused) {
+      (*gradient)[i] = (raw_p - y) * inverse_count;
+    } else {
+      (*gradient)[i] = is_clipped(raw_p) ? 0.0f : (raw_p - y) / (raw_p * (1.0f - raw_p)) * inverse_count;
+    }
+  }
+  return total / static_cast<double>(count);
+}
+
+// ---- MeanSquaredError -----------------------------------------------------------------------------
+// loss = mean (p - y)^2 over all N elements;  dp = 2 (p - y) / N
+
+void MeanSquaredError::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
+  check_same_row_size(y_pred, y_true, name());
+}
+
+double MeanSquaredError::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool /*fused*/) {
+  const int64_t count = y_pred.size();
+  if (gradient) gradient->resize(y_pred.shape());
+  double total = 0.0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float difference = y_pred[i] - y_true[i];
+    total += static_cast<double>(difference) * difference;
+    if (gradient) (*gradient)[i] = 2.0f * difference / static_cast<float>(count);
+  }
+  return total / static_cast<double>(count);
+}
+
+}  // namespace kiln::losses

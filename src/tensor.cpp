@@ -1,0 +1,97 @@
+// Shape and Tensor: sizes, printing, and the capacity-keeping resize.
+#include "kiln/tensor.hpp"
+
+#include "kiln/error.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kiln {
+
+Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const int64_t> dims) {
+  if (dims.size() > kMaxRank) {
+    throw ShapeError("a shape has at most " + std::to_string(kMaxRank) + " axes, got " + std::to_string(dims.size()));
+  }
+  for (int64_t d : dims) {
+    if (d < 0) throw ShapeError("shape axes must be >= 0, got " + std::to_string(d));
+  }
+  std::copy(dims.begin(), dims.end(), dims_.begin());
+  rank_ = static_cast<int>(dims.size());
+}
+
+int64_t Shape::element_count() const {
+  int64_t count = 1;
+  for (int64_t d : dims()) count *= d;
+  return count;
+}
+
+Shape Shape::without_first_axis() const {
+  if (rank_ == 0) throw ShapeError("cannot drop the first axis of a scalar shape");
+  return Shape(dims().subspan(1));
+}
+
+Shape Shape::with_batch(int64_t batch) const {
+  if (rank_ == kMaxRank) throw ShapeError("shape " + str() + " has no room for a batch axis");
+  Shape result;
+  result.rank_ = rank_ + 1;
+  result.dims_[0] = batch;
+  std::copy(dims_.begin(), dims_.begin() + rank_, result.dims_.begin() + 1);
+  return result;
+}
+
+std::string Shape::str() const {
+  if (rank_ == 0) return "scalar";
+  std::string text;
+  for (int i = 0; i < rank_; ++i) text += (i ? "x" : "") + std::to_string(dims_[static_cast<size_t>(i)]);
+  return text;
+}
+
+std::string Shape::keras_str() const {
+  std::string text = "(None";
+  for (int i = 0; i < rank_; ++i) text += ", " + std::to_string(dims_[static_cast<size_t>(i)]);
+  return text + ")";
+}
+
+bool operator==(const Shape& a, const Shape& b) {
+  return a.rank_ == b.rank_ && std::equal(a.dims_.begin(), a.dims_.begin() + a.rank_, b.dims_.begin());
+}
+
+Tensor::Tensor(const Shape& shape, float fill)
+    : shape_(shape), storage_(static_cast<size_t>(shape.element_count()), fill) {}
+
+Tensor::Tensor(const Shape& shape, std::vector<float> values) : shape_(shape) {
+  if (static_cast<int64_t>(values.size()) != shape.element_count()) {
+    throw ShapeError("a tensor of shape " + shape.str() + " needs " + std::to_string(shape.element_count()) +
+                     " values, got " + std::to_string(values.size()));
+  }
+  storage_.assign(values.begin(), values.end());
+}
+
+void Tensor::resize(const Shape& shape) {
+  shape_ = shape;
+  storage_.resize(static_cast<size_t>(shape.element_count()));
+}
+
+void Tensor::reshape(const Shape& shape) {
+  if (shape.element_count() != size()) {
+    throw ShapeError("cannot reshape a tensor of shape " + shape_.str() + " to " + shape.str() +
+                     ": element counts differ");
+  }
+  shape_ = shape;
+}
+
+Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
+  if (begin < 0 || end < begin || end > rows()) {
+    throw ShapeError("rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") are outside a tensor of " +
+                     std::to_string(rows()) + " rows");
+  }
+  Shape shape = shape_;
+  shape[0] = end - begin;
+  Tensor result(shape);
+  if (end > begin) std::memcpy(result.data(), data() + begin * row_size(), sizeof(float) * static_cast<size_t>(result.size()));
+  return result;
+}
+
+}  // namespace kiln

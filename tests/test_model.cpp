@@ -1,0 +1,1 @@
+// Sequential end-to-end tests (being written).
