@@ -84,7 +84,7 @@ int run(int argc, char** argv) {
   const History history = model.fit(data.train.x, data.train.y,
                                     {.batch_size = batch_size,
                                      .epochs = epochs,
-                                     .validation_data = LabeledData{data.test.x, data.test.y}});
+                                     .validation_data = data.test});
   const Logs test = model.evaluate(data.test.x, data.test.y, {.batch_size = batch_size, .verbose = 0});
   std::printf("Test loss: %.4f - test accuracy: %.4f\n", test.at("loss"), test.at("accuracy"));
   if (!history.epoch_seconds.empty()) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace kiln::losses {
 namespace {
@@ -14,19 +15,18 @@ float clip_probability(float p) { return std::clamp(p, kProbabilityEpsilon, 1.0f
 // True where clipping is active: the clipped log's gradient is zero there, as with Keras's clip.
 bool is_clipped(float p) { return p < kProbabilityEpsilon || p > 1.0f - kProbabilityEpsilon; }
 
-void check_same_rows(const Tensor& y_pred, const Tensor& y_true, const std::string& loss_name) {
-  if (y_pred.rows() != y_true.rows()) {
-    throw ShapeError(loss_name + ": predictions have " + std::to_string(y_pred.rows()) + " samples but targets have " +
-                     std::to_string(y_true.rows()) + " (shapes " + y_pred.shape().str() + " and " + y_true.shape().str() +
-                     ")");
+void check_same_rows(const Shape& y_pred, const Tensor& y_true, const std::string& loss_name) {
+  if (y_pred.rank() < 2 || y_pred[0] != y_true.rows()) {
+    throw ShapeError(loss_name + ": predictions of shape " + y_pred.str() + " do not go with targets of shape " +
+                     y_true.shape().str());
   }
 }
 
-void check_same_row_size(const Tensor& y_pred, const Tensor& y_true, const std::string& loss_name) {
+void check_same_row_size(const Shape& y_pred, const Tensor& y_true, const std::string& loss_name) {
   check_same_rows(y_pred, y_true, loss_name);
-  if (y_pred.row_size() != y_true.row_size()) {
+  if (y_pred.without_first_axis().element_count() != y_true.row_size()) {
     throw ShapeError(loss_name + " needs targets shaped like the predictions: the model outputs " +
-                     y_pred.shape().without_first_axis().str() + " per sample, the targets are " +
+                     y_pred.without_first_axis().str() + " per sample, the targets are " +
                      (y_true.rank() > 1 ? y_true.shape().without_first_axis().str() : std::string("scalars")));
   }
 }
@@ -47,17 +47,19 @@ double log_softmax_at(const float* z, int64_t classes, int64_t index) {
 // fused (after softmax) or from logits:  dz = (p - onehot(label)) / n
 // plain, w.r.t. p:                       dp[r, label_r] = -1 / (n p[r, label_r])
 
-void SparseCategoricalCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
-  check_same_rows(y_pred, y_true, name());
+void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
+  check_same_rows(y_pred_shape, y_true, name());
   if (y_true.row_size() != 1) {
     throw ShapeError(name() + " needs one class index per sample, got targets of shape " + y_true.shape().str() +
                      " (one-hot targets go with categorical_crossentropy)");
   }
-  const int64_t classes = y_pred.row_size();
+  const int64_t classes = y_pred_shape.without_first_axis().element_count();
   for (int64_t r = 0; r < y_true.rows(); ++r) {
     const float label = y_true[r];
     if (!(label >= 0.0f && label < static_cast<float>(classes)) || label != std::floor(label)) {
-      throw ValueError(name() + ": label " + std::to_string(label) + " of sample " + std::to_string(r) +
+      std::ostringstream shown;  // "7" or "2.5", not "7.000000"
+      shown << label;
+      throw ValueError(name() + ": label " + shown.str() + " of sample " + std::to_string(r) +
                        " is not a class index of the model's " + std::to_string(classes) + " outputs (0.." +
                        std::to_string(classes - 1) + ")");
     }
@@ -103,8 +105,8 @@ double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor
 // fused (after softmax) or from logits:  dz = (p * sum(y) - y) / n
 // plain, w.r.t. p:                       dp_j = (-y_j / p_j + sum(y) / S) / n
 
-void CategoricalCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
-  check_same_row_size(y_pred, y_true, name());
+void CategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
+  check_same_row_size(y_pred_shape, y_true, name());
 }
 
 double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
@@ -149,8 +151,8 @@ double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_tr
 // fused (after sigmoid) or from logits:  dz = (sigmoid(z) - y) / N
 // plain, w.r.t. p:                       dp = (p - y) / (p (1 - p) N)
 
-void BinaryCrossentropy::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
-  check_same_row_size(y_pred, y_true, name());
+void BinaryCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
+  check_same_row_size(y_pred_shape, y_true, name());
 }
 
 double BinaryCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
@@ -183,8 +185,8 @@ double BinaryCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, T
 // ---- MeanSquaredError -----------------------------------------------------------------------------
 // loss = mean (p - y)^2 over all N elements;  dp = 2 (p - y) / N
 
-void MeanSquaredError::check_targets(const Tensor& y_pred, const Tensor& y_true) const {
-  check_same_row_size(y_pred, y_true, name());
+void MeanSquaredError::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
+  check_same_row_size(y_pred_shape, y_true, name());
 }
 
 double MeanSquaredError::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool /*fused*/) {

@@ -62,7 +62,6 @@ Sequential::Sequential(std::vector<Shared<Layer>> layers, std::string name) : na
 }
 
 void Sequential::add(Shared<Layer> layer) {
-  if (built_) throw Error("cannot add a layer to model '" + name_ + "' after it has been built");
   // Keras's automatic names: the type in snake case, then _1, _2 ... for repeats.
   if (layer->name().empty()) {
     const std::string base = lowercase(layer->type_name());
@@ -78,6 +77,20 @@ void Sequential::add(Shared<Layer> layer) {
     }
   }
   layers_.push_back(std::move(layer));
+  // The seed is drawn now, not at build time, so a seed set before the model is written fixes its
+  // initial weights however late the model is built.
+  layer_seeds_.push_back(next_seed());
+
+  // As in Keras, a model whose input shape is known is built layer by layer as layers arrive:
+  // the new layer's parameters go at the end of the arena, so earlier weights stay as they are.
+  if (built_) {
+    Layer& added = *layers_.back();
+    output_shapes_.push_back(added.build(output_shapes_.back()));
+    bind_parameters();
+    added.initialize(layer_seeds_.back());
+  } else {
+    build_if_input_shape_declared();
+  }
 }
 
 // Keras builds a model as soon as its input shape is known; here that is when it is first needed.
@@ -107,8 +120,7 @@ void Sequential::build(const Shape& input_shape) {
   // The first layer's input gradient would go nowhere: skip computing it.
   layers_.front()->set_input_gradient_needed(false);
   bind_parameters();
-  // Initialisers draw their seeds in layer order, so set_random_seed() reproduces a model.
-  for (Shared<Layer>& layer : layers_) layer->initialize(next_seed());
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->initialize(layer_seeds_[i]);
   built_ = true;
 }
 
@@ -118,8 +130,10 @@ void Sequential::bind_parameters() {
   for (Shared<Layer>& layer : layers_) {
     for (Parameter* parameter : layer->parameters()) arena_size += round_up(parameter->size(), kParameterAlignmentFloats);
   }
-  parameter_values_.assign(static_cast<size_t>(arena_size), 0.0f);
-  parameter_gradients_.assign(static_cast<size_t>(arena_size), 0.0f);
+  // resize, not assign: when a layer is added to a built model, the existing weights keep their
+  // offsets and values; only the pointers are refreshed.
+  parameter_values_.resize(static_cast<size_t>(arena_size), 0.0f);
+  parameter_gradients_.resize(static_cast<size_t>(arena_size), 0.0f);
   int64_t offset = 0;
   for (Shared<Layer>& layer : layers_) {
     for (Parameter* parameter : layer->parameters()) {
@@ -263,7 +277,7 @@ double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
   check_compiled("train_on_batch");
   const Tensor& prediction = forward(x, /*training=*/true);
   Loss& loss = **loss_;
-  loss.check_targets(prediction, y);
+  loss.check_targets(prediction.shape(), y);
   Layer& last = *layers_.back();
   const bool fused = loss.fuses_with(last.output_activation());
   const double loss_value = loss.compute(prediction, y, &loss_gradient_, fused);
@@ -292,6 +306,11 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   if (options.validation_data) {
     check_pair(options.validation_data->x, options.validation_data->y);
     build_from_data(options.validation_data->x, "validation_data.x");
+  }
+  // Checked once over all the data, so an error names the sample's row in y, not in a batch.
+  (*loss_)->check_targets(output_shape().with_batch(y.rows()), y);
+  if (options.validation_data) {
+    (*loss_)->check_targets(output_shape().with_batch(options.validation_data->y.rows()), options.validation_data->y);
   }
 
   // Keras's rule: the validation split is the *last* share of the samples, before any shuffling.
@@ -390,7 +409,7 @@ Logs Sequential::evaluate_rows(const Tensor& x, const Tensor& y, RowRange rows, 
     copy_rows(x, batch, x_batch_);
     copy_rows(y, batch, y_batch_);
     const Tensor& prediction = forward(x_batch_, /*training=*/false);
-    loss.check_targets(prediction, y_batch_);
+    loss.check_targets(prediction.shape(), y_batch_);
     loss_sum += loss.compute(prediction, y_batch_, nullptr, false) * static_cast<double>(batch.size());
     for (Shared<Metric>& metric : metrics_) metric->update(prediction, y_batch_);
     logs["loss"] = loss_sum / static_cast<double>(batch.end - rows.begin);

@@ -434,7 +434,7 @@ TEST_CASE("npz: a failed write leaves neither the file nor a temporary behind") 
 }
 
 TEST_CASE("npz: numpy reads what kiln writes (when python3 has numpy)") {
-  if (std::system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
     MESSAGE("skipped: python3 with numpy is not available");
     return;
   }
@@ -447,5 +447,5 @@ TEST_CASE("npz: numpy reads what kiln writes (when python3 has numpy)") {
       "assert z['dense/kernel'].dtype == numpy.float32; "
       "assert z['dense/kernel'].shape == (2, 3) and z['step'].shape == () and z['empty'].shape == (0, 4); "
       "assert z['dense/kernel'][0, 2] == 3.25 and z['conv/block_1/filters'][1, 1, 1] == 8";
-  CHECK(std::system(("python3 -c \"" + script + "\" '" + path + "'").c_str()) == 0);
+  CHECK(std::system(("/usr/bin/python3 -c \"" + script + "\" '" + path + "'").c_str()) == 0);
 }

@@ -19,9 +19,9 @@ class Loss {
   virtual ~Loss() = default;
   virtual std::string name() const = 0;  // "sparse_categorical_crossentropy", as Keras names it
 
-  // Throws ShapeError / ValueError when y_true cannot go with predictions of this shape,
-  // naming both shapes (or the bad label).
-  virtual void check_targets(const Tensor& y_pred, const Tensor& y_true) const = 0;
+  // Throws ShapeError / ValueError when y_true cannot go with predictions of this shape
+  // ([batch, outputs...]), naming both shapes (or the bad label and its row).
+  virtual void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const = 0;
 
   // Mean loss over the batch. If gradient is not null it receives d(loss)/d(y_pred), or, when
   // `fused` is true, d(loss)/d(z) where y_pred = activation(z) (see fuses_with()).
@@ -42,7 +42,7 @@ class SparseCategoricalCrossentropy : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "sparse_categorical_crossentropy"; }
-  void check_targets(const Tensor& y_pred, const Tensor& y_true) const override;
+  void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
@@ -56,7 +56,7 @@ class CategoricalCrossentropy : public Loss {
  public:
   explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "categorical_crossentropy"; }
-  void check_targets(const Tensor& y_pred, const Tensor& y_true) const override;
+  void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
@@ -70,7 +70,7 @@ class BinaryCrossentropy : public Loss {
  public:
   explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "binary_crossentropy"; }
-  void check_targets(const Tensor& y_pred, const Tensor& y_true) const override;
+  void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Sigmoid; }
 
@@ -82,7 +82,7 @@ class BinaryCrossentropy : public Loss {
 class MeanSquaredError : public Loss {
  public:
   std::string name() const override { return "mean_squared_error"; }
-  void check_targets(const Tensor& y_pred, const Tensor& y_true) const override;
+  void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
 };
 

@@ -111,4 +111,10 @@ class Tensor {
   std::vector<float, CacheLineAllocator<float>> storage_;
 };
 
+// Inputs with their targets, row i of x going with row i of y: a training or test set in memory.
+struct LabeledData {
+  Tensor x;
+  Tensor y;
+};
+
 }  // namespace kiln

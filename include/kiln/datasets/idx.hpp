@@ -28,10 +28,7 @@ struct IdxArray {
 IdxArray read_idx(const std::string& path);
 
 // x: [n, rows, cols] float32 pixels; y: [n] float32, each the class index (0..9 for MNIST).
-struct LabeledImages {
-  Tensor x;
-  Tensor y;
-};
+using LabeledImages = LabeledData;
 
 struct TrainTest {
   LabeledImages train;

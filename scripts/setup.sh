@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kiln needs to build, test and run its demo. Idempotent: it installs
+# only what is missing, and does nothing (not even apt-get update) when everything is there.
+# Runs apt-get as root, or through sudo for a normal user.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config     # toolchain
+  libeigen3-dev                 # Eigen: tensors' matrix views and GEMMs
+  libstb-dev                    # stb_image: image decoding
+  doctest-dev                   # the test framework
+  zlib1g-dev                    # .gz IDX files, deflated .npz entries
+  dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
+  python3-numpy                 # tests check that numpy.load reads kiln's weight files
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  as_root=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
