@@ -15,17 +15,17 @@ float clip_probability(float p) { return std::clamp(p, kProbabilityEpsilon, 1.0f
 // True where clipping is active: the clipped log's gradient is zero there, as with Keras's clip.
 bool is_clipped(float p) { return p < kProbabilityEpsilon || p > 1.0f - kProbabilityEpsilon; }
 
-void check_same_rows(const Shape& y_pred, const Tensor& y_true, const std::string& loss_name) {
+void check_same_rows(const Shape& y_pred, const Tensor& y_true, std::string_view loss_name) {
   if (y_pred.rank() < 2 || y_pred[0] != y_true.rows()) {
-    throw ShapeError(loss_name + ": predictions of shape " + y_pred.str() + " do not go with targets of shape " +
+    throw ShapeError(std::string(loss_name) + ": predictions of shape " + y_pred.str() + " do not go with targets of shape " +
                      y_true.shape().str());
   }
 }
 
-void check_same_row_size(const Shape& y_pred, const Tensor& y_true, const std::string& loss_name) {
+void check_same_row_size(const Shape& y_pred, const Tensor& y_true, std::string_view loss_name) {
   check_same_rows(y_pred, y_true, loss_name);
   if (y_pred.without_first_axis().element_count() != y_true.row_size()) {
-    throw ShapeError(loss_name + " needs targets shaped like the predictions: the model outputs " +
+    throw ShapeError(std::string(loss_name) + " needs targets shaped like the predictions: the model outputs " +
                      y_pred.without_first_axis().str() + " per sample, the targets are " +
                      (y_true.rank() > 1 ? y_true.shape().without_first_axis().str() : std::string("scalars")));
   }
@@ -50,7 +50,7 @@ double log_softmax_at(const float* z, int64_t classes, int64_t index) {
 void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
   check_same_rows(y_pred_shape, y_true, name());
   if (y_true.row_size() != 1) {
-    throw ShapeError(name() + " needs one class index per sample, got targets of shape " + y_true.shape().str() +
+    throw ShapeError(std::string(name()) + " needs one class index per sample, got targets of shape " + y_true.shape().str() +
                      " (one-hot targets go with categorical_crossentropy)");
   }
   const int64_t classes = y_pred_shape.without_first_axis().element_count();
@@ -59,7 +59,7 @@ void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, con
     if (!(label >= 0.0f && label < static_cast<float>(classes)) || label != std::floor(label)) {
       std::ostringstream shown;  // "7" or "2.5", not "7.000000"
       shown << label;
-      throw ValueError(name() + ": label " + shown.str() + " of sample " + std::to_string(r) +
+      throw ValueError(std::string(name()) + ": label " + shown.str() + " of sample " + std::to_string(r) +
                        " is not a class index of the model's " + std::to_string(classes) + " outputs (0.." +
                        std::to_string(classes - 1) + ")");
     }

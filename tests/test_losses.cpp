@@ -272,9 +272,12 @@ TEST_CASE("CategoricalCrossentropy: gradients match finite differences") {
   TestRandom random(2);
   const Tensor one_hot(Shape{3, 4}, {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1});
   const Tensor soft(Shape{3, 4}, {0.1f, 0.2f, 0.3f, 0.4f, 0.7f, 0.1f, 0.1f, 0.1f, 0.0f, 0.5f, 0.0f, 0.5f});
+  // Targets need not sum to 1 (label smoothing gone wrong, multi-label data): Keras's loss is still
+  // -sum y log p, and its gradient w.r.t. the logits is p sum(y) - y.
+  const Tensor unnormalised(Shape{3, 4}, {0.5f, 0.5f, 0.5f, 0.0f, 1.0f, 0.0f, 1.0f, 0.0f, 0.2f, 0.0f, 0.0f, 0.1f});
   const Tensor logits = random.tensor(Shape{3, 4}, -2.0f, 2.0f);
-  for (const Tensor* targets : {&one_hot, &soft}) {
-    CAPTURE(targets == &soft);
+  for (const Tensor* targets : {&one_hot, &soft, &unnormalised}) {
+    CAPTURE(targets == &one_hot ? "one-hot" : targets == &soft ? "soft" : "unnormalised");
     // Plain, w.r.t. predictions that do not sum to 1 (the rescaling is part of the loss).
     CategoricalCrossentropy plain;
     check_plain_gradient(plain, random.tensor(Shape{3, 4}, 0.2f, 1.0f), *targets, 1e-3f);

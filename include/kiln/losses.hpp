@@ -11,13 +11,15 @@
 #include "kiln/tensor.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace kiln {
 
 class Loss {
  public:
   virtual ~Loss() = default;
-  virtual std::string name() const = 0;  // "sparse_categorical_crossentropy", as Keras names it
+  // "sparse_categorical_crossentropy", as Keras names it; a view, so asking costs no allocation.
+  virtual std::string_view name() const = 0;
 
   // Throws ShapeError / ValueError when y_true cannot go with predictions of this shape
   // ([batch, outputs...]), naming both shapes (or the bad label and its row).
@@ -41,7 +43,7 @@ inline constexpr float kProbabilityEpsilon = 1e-7f;
 class SparseCategoricalCrossentropy : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
-  std::string name() const override { return "sparse_categorical_crossentropy"; }
+  std::string_view name() const override { return "sparse_categorical_crossentropy"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
@@ -55,7 +57,7 @@ class SparseCategoricalCrossentropy : public Loss {
 class CategoricalCrossentropy : public Loss {
  public:
   explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
-  std::string name() const override { return "categorical_crossentropy"; }
+  std::string_view name() const override { return "categorical_crossentropy"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
@@ -69,7 +71,7 @@ class CategoricalCrossentropy : public Loss {
 class BinaryCrossentropy : public Loss {
  public:
   explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
-  std::string name() const override { return "binary_crossentropy"; }
+  std::string_view name() const override { return "binary_crossentropy"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Sigmoid; }
@@ -81,7 +83,7 @@ class BinaryCrossentropy : public Loss {
 // Mean of (y_pred - y_true)^2 over every element.
 class MeanSquaredError : public Loss {
  public:
-  std::string name() const override { return "mean_squared_error"; }
+  std::string_view name() const override { return "mean_squared_error"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
 };
