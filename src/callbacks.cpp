@@ -117,16 +117,18 @@ void EarlyStopping::on_epoch_end(int epoch, const Logs& logs) {
   if (wait_ >= options_.patience && epoch > 0) {
     stopped_epoch_ = epoch;
     model().stop_training = true;
-    if (options_.restore_best_weights && !best_weights_.empty()) model().set_weights(best_weights_);
   }
 }
 
+// As in Keras 3, the best weights are put back when training ends, whether or not it was stopped
+// early: a run that used all its epochs but got worse at the end also ends on its best epoch.
 void EarlyStopping::on_train_end(const Logs&) {
-  if (stopped_epoch_ > 0 && options_.verbose > 0) {
-    std::cout << "Epoch " << stopped_epoch_ + 1 << ": early stopping\n";
-    if (options_.restore_best_weights) {
+  if (stopped_epoch_ > 0 && options_.verbose > 0) std::cout << "Epoch " << stopped_epoch_ + 1 << ": early stopping\n";
+  if (options_.restore_best_weights && !best_weights_.empty()) {
+    if (options_.verbose > 0) {
       std::cout << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1 << ".\n";
     }
+    model().set_weights(best_weights_);
   }
 }
 

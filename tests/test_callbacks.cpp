@@ -193,6 +193,17 @@ TEST_CASE("EarlyStopping: restore_best_weights puts back the best epoch's weight
   CHECK(weights_all_equal(tiny.model, 3.0f));  // the last epoch's weights stay
 }
 
+TEST_CASE("EarlyStopping: restore_best_weights also applies when training runs all its epochs") {
+  // As in Keras 3: patience never runs out, but the last epochs were worse than epoch 1, so the
+  // model ends on epoch 1's weights.
+  TinyModel tiny;
+  EarlyStopping restoring({.monitor = "val_loss", .patience = 5, .restore_best_weights = true});
+  REQUIRE(feed(restoring, tiny.model, "val_loss", {1.0, 0.5, 0.7, 0.8}) == -1);
+  CHECK(restoring.stopped_epoch() == 0);
+  CHECK(restoring.best_epoch() == 1);
+  CHECK(weights_all_equal(tiny.model, 1.0f));
+}
+
 TEST_CASE("EarlyStopping: a baseline not beaten does not reset the patience count") {
   TinyModel tiny;
   // 1.0 is an improvement over +inf but not over the baseline 0.5, so the count is not reset:
@@ -239,6 +250,19 @@ TEST_CASE("EarlyStopping: verbose prints Keras's messages") {
   EarlyStopping verbose({.monitor = "val_loss", .patience = 1, .verbose = 1, .restore_best_weights = true});
   REQUIRE(feed(verbose, tiny.model, "val_loss", {1.0, 0.5, 0.6, 0.7}) == 2);
   CHECK(out.text() == "Epoch 3: early stopping\nRestoring model weights from the end of the best epoch: 2.\n");
+}
+
+TEST_CASE("EarlyStopping: verbose, without an early stop, reports only the restore") {
+  TinyModel tiny;
+  CaptureStream out(std::cout);
+  EarlyStopping verbose({.monitor = "val_loss", .patience = 5, .verbose = 1, .restore_best_weights = true});
+  REQUIRE(feed(verbose, tiny.model, "val_loss", {1.0, 0.5, 0.6}) == -1);
+  CHECK(out.text() == "Restoring model weights from the end of the best epoch: 2.\n");
+
+  EarlyStopping no_restore({.monitor = "val_loss", .patience = 5, .verbose = 1});
+  CaptureStream nothing(std::cout);
+  REQUIRE(feed(no_restore, tiny.model, "val_loss", {1.0, 0.5, 0.6}) == -1);
+  CHECK(nothing.text().empty());
 }
 
 TEST_CASE("EarlyStopping: bad options are ValueErrors") {
@@ -301,6 +325,22 @@ TEST_CASE("EarlyStopping in fit: restore_best_weights leaves the best epoch's we
   REQUIRE(recorder->weights_at_epoch_end.size() == 3);
   CHECK(recorder->weights_at_epoch_end[0] != recorder->weights_at_epoch_end[2]);  // training did move them
   CHECK(tiny.model.get_weights() == recorder->weights_at_epoch_end[0]);
+
+  // Patience that never runs out: training uses all 4 epochs, and still ends on epoch 0's weights.
+  TinyModel full_run;
+  auto recorder_full = std::make_shared<Recorder>();
+  auto restoring_at_end = std::make_shared<EarlyStopping>(
+      EarlyStoppingOptions{.min_delta = 1e9, .patience = 100, .restore_best_weights = true});
+  full_run.model.fit(full_run.x, full_run.y,
+                     {.batch_size = 4,
+                      .epochs = 4,
+                      .verbose = 0,
+                      .callbacks = {recorder_full, restoring_at_end},
+                      .validation_data = full_run.validation()});
+  REQUIRE(recorder_full->weights_at_epoch_end.size() == 4);
+  CHECK(restoring_at_end->stopped_epoch() == 0);
+  CHECK(full_run.model.get_weights() == recorder_full->weights_at_epoch_end[0]);
+  CHECK(full_run.model.get_weights() != recorder_full->weights_at_epoch_end[3]);
 
   TinyModel without_restore;
   auto recorder_2 = std::make_shared<Recorder>();

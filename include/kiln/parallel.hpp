@@ -9,7 +9,8 @@
 
 namespace kiln {
 
-// Sets the OpenMP team size for this thread's parallel regions and Eigen's GEMMs.
+// Sets the OpenMP team size for the calling thread's parallel regions and Eigen's GEMMs.
+// Other threads keep their own setting.
 void set_num_threads(int threads);
 int num_threads();
 

@@ -1,0 +1,62 @@
+// kiln/data/autotune.hpp — the controllers behind AUTOTUNE: they watch a running stage and set its
+// buffer size or its number of worker threads.
+//
+// PrefetchTuner (buffer size): starts at one element and doubles the buffer each time the consumer
+// finds it empty, up to a ceiling; a buffer that is never empty stays as it is. This is the rule of
+// tf.data's prefetch autotuner: grow only while growing removes waits.
+//
+// ParallelismTuner (map workers): hill climbing on measured throughput. Every window of taken
+// elements it looks at the share of time the consumer spent waiting. If the consumer starved,
+// it adds a worker and measures again: if output did not rise by 5%, the worker is taken back and
+// no new one is tried for a while. Cores taken by the model's OpenMP team show up as throughput
+// that does not rise, so the tuner stops adding threads the machine cannot run.
+// Both are used by one thread only: the consumer of their stage.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln::data {
+
+class PrefetchTuner {
+ public:
+  static constexpr int64_t kMaxBufferSize = 16;
+
+  int64_t buffer_size() const { return buffer_size_; }
+  // The consumer found the buffer empty while the producer was still running.
+  void on_consumer_starved() {
+    if (buffer_size_ < kMaxBufferSize) buffer_size_ *= 2;
+    if (buffer_size_ > kMaxBufferSize) buffer_size_ = kMaxBufferSize;
+  }
+
+ private:
+  int64_t buffer_size_ = 1;
+};
+
+class ParallelismTuner {
+ public:
+  ParallelismTuner(int64_t initial, int64_t maximum);
+
+  int64_t parallelism() const { return parallelism_; }
+
+  // One element was taken at time now_ns, after the consumer waited wait_ns for it.
+  // Returns true when the parallelism changed.
+  bool on_element_taken(int64_t now_ns, int64_t wait_ns);
+
+ private:
+  static constexpr int64_t kWindowElements = 32;
+  static constexpr int64_t kWindowMinNanoseconds = 20'000'000;  // 20 ms: enough to average noise
+  static constexpr double kStarvedShare = 0.10;                 // waiting >10% of the time: too slow
+  static constexpr double kRequiredGain = 1.05;                 // a new worker must add 5% throughput
+  static constexpr int kWindowsBeforeRetry = 25;
+
+  int64_t parallelism_;
+  int64_t maximum_;
+  int64_t window_start_ns_ = -1;
+  int64_t window_elements_ = 0;
+  int64_t window_wait_ns_ = 0;
+  bool probing_ = false;             // measuring the effect of the last added worker
+  double rate_before_probe_ = 0.0;   // elements per second with one worker fewer
+  int windows_until_retry_ = 0;
+};
+
+}  // namespace kiln::data

@@ -1,0 +1,223 @@
+// kiln/data/cache.hpp — cache(): the first complete pass over the input is kept (in memory, or in
+// a file when a path is given) and every later pass reads it back instead of recomputing it.
+//
+// tf.data's rules: the cache is complete only after a full pass. An iteration that stops early
+// discards what it held, with a warning, so a later pass never sees a truncated data set. Only one
+// iteration may write a file cache at a time: a second concurrent writer is refused (a lock file
+// marks the writer). Elements are copied in and out; runs on its consumer's thread.
+#pragma once
+
+#include "kiln/data/element.hpp"
+#include "kiln/data/node.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <vector>
+
+#include <unistd.h>
+
+namespace kiln::data {
+
+// ---- element (de)serialisation for file caches ------------------------------------------------
+
+void write_element(std::ostream& out, const Tensor& tensor);
+void write_element(std::ostream& out, const LabeledData& data);
+void write_element(std::ostream& out, int64_t value);
+bool read_element(std::istream& in, Tensor& tensor);  // false at a clean end of file
+bool read_element(std::istream& in, LabeledData& data);
+bool read_element(std::istream& in, int64_t& value);
+template <class T>
+void write_element(std::ostream& out, const std::vector<T>& elements) {
+  write_element(out, static_cast<int64_t>(elements.size()));
+  for (const T& element : elements) write_element(out, element);
+}
+template <class T>
+bool read_element(std::istream& in, std::vector<T>& elements) {
+  int64_t count = 0;
+  if (!read_element(in, count)) return false;
+  elements.resize(static_cast<size_t>(count));
+  for (T& element : elements) {
+    if (!read_element(in, element)) return false;
+  }
+  return true;
+}
+
+// The warning tf.data gives when a caching pass is abandoned, in kiln's words.
+void warn_partial_cache(const std::string& where);
+
+// Creates path + ".lockfile" exclusively; throws FileError if another writer holds it.
+void acquire_cache_lock(const std::string& path);
+void release_cache_lock(const std::string& path);
+
+// ---- in memory ----------------------------------------------------------------------------------
+
+template <class T>
+class MemoryCacheNode : public Node<T> {
+ public:
+  explicit MemoryCacheNode(NodePtr<T> input) : input_(std::move(input)), store_(std::make_shared<Store>()) {}
+
+  std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
+    auto stats = context.stats->add_stage("cache");
+    {
+      std::lock_guard lock(store_->mutex);
+      if (store_->complete) return std::make_unique<ReadIterator>(store_, std::move(stats));
+      if (!store_->writer_active) {
+        store_->writer_active = true;
+        return std::make_unique<WriteIterator>(input_->make_iterator(context), store_, std::move(stats));
+      }
+    }
+    // Another iteration is filling the cache right now: read the input directly.
+    return input_->make_iterator(context);
+  }
+  int64_t cardinality() const override { return input_->cardinality(); }
+
+ private:
+  struct Store {
+    std::mutex mutex;
+    bool complete = false;
+    bool writer_active = false;
+    std::vector<T> elements;
+  };
+
+  class ReadIterator : public Iterator<T> {
+   public:
+    ReadIterator(std::shared_ptr<Store> store, std::shared_ptr<StageStatistics> stats)
+        : store_(std::move(store)), stats_(std::move(stats)) {}
+    std::optional<T> next() override {
+      // Complete stores never change again, so reading needs no lock.
+      if (index_ >= store_->elements.size()) return std::nullopt;
+      stats_->elements_produced++;
+      return store_->elements[index_++];
+    }
+
+   private:
+    std::shared_ptr<Store> store_;
+    std::shared_ptr<StageStatistics> stats_;
+    size_t index_ = 0;
+  };
+
+  class WriteIterator : public Iterator<T> {
+   public:
+    WriteIterator(std::unique_ptr<Iterator<T>> input, std::shared_ptr<Store> store, std::shared_ptr<StageStatistics> stats)
+        : input_(std::move(input)), store_(std::move(store)), stats_(std::move(stats)) {}
+    ~WriteIterator() override {
+      std::lock_guard lock(store_->mutex);
+      store_->writer_active = false;
+      if (!finished_) warn_partial_cache("memory");
+    }
+    std::optional<T> next() override {
+      BusyTimer timer(*stats_);
+      std::optional<T> element = input_->next();
+      if (!element) {
+        std::lock_guard lock(store_->mutex);
+        store_->elements = std::move(pending_);
+        store_->complete = true;
+        finished_ = true;
+        return std::nullopt;
+      }
+      pending_.push_back(*element);
+      stats_->elements_produced++;
+      return element;
+    }
+
+   private:
+    std::unique_ptr<Iterator<T>> input_;
+    std::shared_ptr<Store> store_;
+    std::shared_ptr<StageStatistics> stats_;
+    std::vector<T> pending_;
+    bool finished_ = false;
+  };
+
+  NodePtr<T> input_;
+  std::shared_ptr<Store> store_;  // shared by every iteration of this node
+};
+
+// ---- in a file ----------------------------------------------------------------------------------
+
+template <class T>
+class FileCacheNode : public Node<T> {
+ public:
+  FileCacheNode(NodePtr<T> input, std::string path) : input_(std::move(input)), path_(std::move(path)) {}
+
+  std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
+    auto stats = context.stats->add_stage("cache");
+    if (std::filesystem::exists(path_)) return std::make_unique<ReadIterator>(path_, std::move(stats));
+    acquire_cache_lock(path_);  // throws if another iteration is writing this cache
+    return std::make_unique<WriteIterator>(input_->make_iterator(context), path_, std::move(stats));
+  }
+  int64_t cardinality() const override { return input_->cardinality(); }
+
+ private:
+  class ReadIterator : public Iterator<T> {
+   public:
+    ReadIterator(std::string path, std::shared_ptr<StageStatistics> stats)
+        : path_(std::move(path)), in_(path_, std::ios::binary), stats_(std::move(stats)) {
+      if (!in_) throw FileError("cache: cannot read " + path_);
+    }
+    std::optional<T> next() override {
+      T element;
+      try {
+        if (!read_element(in_, element)) return std::nullopt;
+      } catch (const FileError& error) {
+        throw FileError("cache file " + path_ + " is damaged (" + error.what() + "); delete it to rebuild it");
+      }
+      stats_->elements_produced++;
+      return element;
+    }
+
+   private:
+    std::string path_;
+    std::ifstream in_;
+    std::shared_ptr<StageStatistics> stats_;
+  };
+
+  class WriteIterator : public Iterator<T> {
+   public:
+    WriteIterator(std::unique_ptr<Iterator<T>> input, std::string path, std::shared_ptr<StageStatistics> stats)
+        : input_(std::move(input)), path_(std::move(path)),
+          temporary_path_(path_ + ".tmp-" + std::to_string(::getpid())), out_(temporary_path_, std::ios::binary),
+          stats_(std::move(stats)) {
+      if (!out_) {
+        release_cache_lock(path_);
+        throw FileError("cache: cannot write " + temporary_path_);
+      }
+    }
+    ~WriteIterator() override {
+      if (!finished_) {
+        out_.close();
+        std::filesystem::remove(temporary_path_);
+        warn_partial_cache(path_);
+      }
+      release_cache_lock(path_);
+    }
+    std::optional<T> next() override {
+      BusyTimer timer(*stats_);
+      std::optional<T> element = input_->next();
+      if (!element) {
+        out_.close();
+        if (!out_) throw FileError("cache: could not finish writing " + temporary_path_);
+        std::filesystem::rename(temporary_path_, path_);  // only a complete pass becomes the cache
+        finished_ = true;
+        return std::nullopt;
+      }
+      write_element(out_, *element);
+      stats_->elements_produced++;
+      return element;
+    }
+
+   private:
+    std::unique_ptr<Iterator<T>> input_;
+    std::string path_, temporary_path_;
+    std::ofstream out_;
+    std::shared_ptr<StageStatistics> stats_;
+    bool finished_ = false;
+  };
+
+  NodePtr<T> input_;
+  std::string path_;
+};
+
+}  // namespace kiln::data

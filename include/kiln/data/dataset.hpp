@@ -1,0 +1,179 @@
+// kiln/data/dataset.hpp — Dataset<T>: tf.data's Dataset in C++.
+//
+// Intended usage:
+//   1. auto train = data::from_tensor_slices(x, y)          // a source
+//                       .shuffle(10000, /*seed=*/42)         // ops, each returning a new Dataset
+//                       .map(augment, AUTOTUNE)
+//                       .batch(64)
+//                       .prefetch(AUTOTUNE);
+//   2. for (const LabeledData& batch : train) { ... }        // one epoch; or model.fit(train, ...)
+// A Dataset is a lazy, immutable description (a chain of Nodes, node.hpp): copying it is cheap and
+// building it runs nothing. Each iteration runs one epoch in a fresh pipeline whose threads belong
+// to the iteration and are stopped and joined when it is destroyed. Elements are Tensors,
+// LabeledData (x, y) pairs, int64_t (from range), or any type a map returns.
+#pragma once
+
+#include "kiln/data/batch.hpp"
+#include "kiln/data/cache.hpp"
+#include "kiln/data/element.hpp"
+#include "kiln/data/filter.hpp"
+#include "kiln/data/map.hpp"
+#include "kiln/data/node.hpp"
+#include "kiln/data/prefetch.hpp"
+#include "kiln/data/repeat.hpp"
+#include "kiln/data/shuffle.hpp"
+#include "kiln/data/sources.hpp"
+#include "kiln/data/take_skip.hpp"
+#include "kiln/data/zip_concatenate.hpp"
+#include "kiln/random.hpp"
+
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <type_traits>
+
+namespace kiln::data {
+
+// One running pipeline: one epoch of a Dataset. Use it as a range, or call next() directly.
+template <class T>
+class Iteration {
+ public:
+  Iteration(const NodePtr<T>& node) : context_(std::make_unique<IterationContext>()) {
+    iterator_ = node->make_iterator(*context_);
+  }
+
+  std::optional<T> next() { return iterator_->next(); }
+
+  // Per-stage figures so far (stats.hpp), the consumer-facing stage first.
+  std::vector<StageReport> statistics() const { return context_->stats->report(); }
+
+  // A range-for iterator. It shares ownership of the Iteration, so `for (auto& e : dataset)` keeps
+  // the running pipeline alive for exactly as long as the loop.
+  class InputIterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    InputIterator() = default;
+    explicit InputIterator(std::shared_ptr<Iteration> iteration) : iteration_(std::move(iteration)) { ++*this; }
+    T& operator*() const { return *current_; }
+    T* operator->() const { return &*current_; }
+    InputIterator& operator++() {
+      current_ = iteration_->next();
+      if (!current_) iteration_.reset();  // the end: stop and join the pipeline's threads now
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const { return iteration_ == nullptr; }
+
+   private:
+    std::shared_ptr<Iteration> iteration_;
+    mutable std::optional<T> current_;
+  };
+  // Iterates this Iteration, which the caller keeps alive.
+  InputIterator begin() { return InputIterator(std::shared_ptr<Iteration>(this, [](Iteration*) {})); }
+  std::default_sentinel_t end() { return {}; }
+
+ private:
+  std::unique_ptr<IterationContext> context_;  // outlives the iterators, which refer to it
+  std::unique_ptr<Iterator<T>> iterator_;
+};
+
+template <class T>
+class Dataset {
+ public:
+  using element_type = T;
+
+  explicit Dataset(NodePtr<T> node) : node_(std::move(node)) {}
+
+  // ---- iterating ---------------------------------------------------------------------------------
+
+  // Starts one epoch. `for (auto& e : dataset)` does the same through begin()/end().
+  Iteration<T> iterate() const { return Iteration<T>(node_); }
+  typename Iteration<T>::InputIterator begin() const {
+    return typename Iteration<T>::InputIterator(std::make_shared<Iteration<T>>(node_));
+  }
+  std::default_sentinel_t end() const { return {}; }
+
+  // Number of elements, or kInfiniteCardinality / kUnknownCardinality, as tf.data reports it.
+  int64_t cardinality() const { return node_->cardinality(); }
+
+  // ---- ops: each returns a new Dataset; this one is unchanged -------------------------------------
+
+  // fn(T) -> U for every element. num_parallel_calls: 1 (on the consumer's thread), n worker
+  // threads, or AUTOTUNE. deterministic: results in input order even when parallel.
+  template <class Fn>
+  auto map(Fn fn, int64_t num_parallel_calls = 1, bool deterministic = true) const {
+    using Out = std::decay_t<std::invoke_result_t<Fn&, T>>;
+    return Dataset<Out>(std::make_shared<MapNode<T, Out>>(node_, std::function<Out(T)>(std::move(fn)), num_parallel_calls,
+                                                          deterministic));
+  }
+
+  Dataset filter(std::function<bool(const T&)> predicate) const {
+    return Dataset(std::make_shared<FilterNode<T>>(node_, std::move(predicate)));
+  }
+
+  // tf.data's buffer shuffle. Without a seed, one is drawn from kiln's global seed generator
+  // (random.hpp), so set_random_seed() makes it repeatable too.
+  Dataset shuffle(int64_t buffer_size, std::optional<uint64_t> seed = std::nullopt,
+                  bool reshuffle_each_iteration = true) const {
+    return Dataset(std::make_shared<ShuffleNode<T>>(node_, buffer_size, seed ? *seed : next_seed(), reshuffle_each_iteration));
+  }
+
+  Dataset<BatchOf<T>> batch(int64_t batch_size, bool drop_remainder = false) const {
+    return Dataset<BatchOf<T>>(std::make_shared<BatchNode<T>>(node_, batch_size, drop_remainder));
+  }
+
+  auto unbatch() const {
+    return Dataset<UnbatchedOf<T>>(std::make_shared<UnbatchNode<T>>(node_));
+  }
+
+  // In memory when path is empty, else in that file.
+  Dataset cache(const std::string& path = "") const {
+    if (path.empty()) return Dataset(std::make_shared<MemoryCacheNode<T>>(node_));
+    return Dataset(std::make_shared<FileCacheNode<T>>(node_, path));
+  }
+
+  Dataset prefetch(int64_t buffer_size) const { return Dataset(std::make_shared<PrefetchNode<T>>(node_, buffer_size)); }
+
+  // count = -1 repeats forever.
+  Dataset repeat(int64_t count = -1) const { return Dataset(std::make_shared<RepeatNode<T>>(node_, count)); }
+
+  Dataset take(int64_t count) const { return Dataset(std::make_shared<TakeNode<T>>(node_, count)); }
+  Dataset skip(int64_t count) const { return Dataset(std::make_shared<SkipNode<T>>(node_, count)); }
+
+  Dataset concatenate(const Dataset& other) const {
+    return Dataset(std::make_shared<ConcatenateNode<T>>(node_, other.node_));
+  }
+
+  const NodePtr<T>& node() const { return node_; }
+
+ private:
+  NodePtr<T> node_;
+};
+
+// ---- sources ---------------------------------------------------------------------------------------
+
+// Element i is row i of x (the tensor is shared, not copied).
+Dataset<Tensor> from_tensor_slices(Tensor x);
+// Element i is (row i of x, row i of y).
+Dataset<LabeledData> from_tensor_slices(Tensor x, Tensor y);
+Dataset<LabeledData> from_tensor_slices(LabeledData data);
+
+// range(stop), range(start, stop), range(start, stop, step), as Python's range.
+Dataset<int64_t> range(int64_t stop);
+Dataset<int64_t> range(int64_t start, int64_t stop, int64_t step = 1);
+
+// make_generator is called once per epoch; the generator it returns yields elements until it
+// returns nullopt.
+template <class T>
+Dataset<T> from_generator(std::function<Generator<T>()> make_generator) {
+  return Dataset<T>(std::make_shared<GeneratorNode<T>>(std::move(make_generator)));
+}
+
+// Pairs the elements of a and b; stops at the shorter.
+template <class A, class B>
+Dataset<std::pair<A, B>> zip(const Dataset<A>& a, const Dataset<B>& b) {
+  return Dataset<std::pair<A, B>>(std::make_shared<ZipNode<A, B>>(a.node(), b.node()));
+}
+
+}  // namespace kiln::data

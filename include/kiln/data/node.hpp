@@ -1,0 +1,51 @@
+// kiln/data/node.hpp — the two halves of every pipeline stage: a Node describes it, an Iterator runs it.
+//
+// A Dataset is a chain of immutable Nodes. Iterating it asks the last Node for an Iterator, which
+// asks its input Node for one, and so on back to the source: one running pipeline per epoch.
+// An Iterator is used by one thread at a time (its consumer); stages that run threads of their own
+// (prefetch, parallel map, Sequence) own them and stop and join them in their destructor.
+#pragma once
+
+#include "kiln/data/stats.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace kiln::data {
+
+// tf.data's special cardinalities.
+inline constexpr int64_t kInfiniteCardinality = -1;
+inline constexpr int64_t kUnknownCardinality = -2;
+
+// Passed to prefetch() or map() to let the autotuner choose the buffer size or parallelism.
+inline constexpr int64_t AUTOTUNE = -1;
+
+// What every iterator of one running pipeline shares: its statistics and autotuner.
+struct IterationContext {
+  std::shared_ptr<PipelineStats> stats = std::make_shared<PipelineStats>();
+};
+
+template <class T>
+class Iterator {
+ public:
+  virtual ~Iterator() = default;
+  // The next element, or nullopt at the end of the epoch. Rethrows, on the consumer's thread,
+  // any exception raised while producing it (by a map function, a generator, a file read...).
+  virtual std::optional<T> next() = 0;
+};
+
+template <class T>
+class Node {
+ public:
+  virtual ~Node() = default;
+  virtual std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const = 0;
+  // Number of elements, or kInfiniteCardinality / kUnknownCardinality, as tf.data reports it.
+  virtual int64_t cardinality() const = 0;
+};
+
+template <class T>
+using NodePtr = std::shared_ptr<const Node<T>>;
+
+}  // namespace kiln::data

@@ -1,0 +1,67 @@
+// kiln/data/repeat.hpp — repeat(count) plays its input `count` times (forever when count is -1).
+//
+// Each repetition starts a fresh iterator of the input, so a shuffle before repeat() reshuffles
+// every repetition, as in tf.data. An input that produces nothing ends the repetition at once
+// rather than spinning forever. Runs on its consumer's thread.
+#pragma once
+
+#include "kiln/data/element.hpp"
+#include "kiln/data/node.hpp"
+
+namespace kiln::data {
+
+template <class T>
+class RepeatNode : public Node<T> {
+ public:
+  RepeatNode(NodePtr<T> input, int64_t count) : input_(std::move(input)), count_(count) {}
+
+  std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
+    return std::make_unique<RepeatIterator>(input_, count_, context);
+  }
+  int64_t cardinality() const override {
+    const int64_t input = input_->cardinality();
+    if (count_ == 0 || input == 0) return 0;
+    if (count_ < 0) return kInfiniteCardinality;
+    if (input < 0) return input;
+    return input * count_;
+  }
+
+ private:
+  class RepeatIterator : public Iterator<T> {
+   public:
+    RepeatIterator(NodePtr<T> input, int64_t count, IterationContext& context)
+        : input_node_(std::move(input)), count_(count), context_(context), stats_(context.stats->add_stage("repeat")) {}
+
+    std::optional<T> next() override {
+      while (count_ < 0 || repetitions_started_ < count_ || input_) {
+        if (!input_) {
+          input_ = input_node_->make_iterator(context_);
+          ++repetitions_started_;
+          produced_this_repetition_ = 0;
+        }
+        if (std::optional<T> element = input_->next()) {
+          ++produced_this_repetition_;
+          stats_->elements_produced++;
+          return element;
+        }
+        input_.reset();
+        if (produced_this_repetition_ == 0) return std::nullopt;  // an empty input repeats to nothing
+      }
+      return std::nullopt;
+    }
+
+   private:
+    NodePtr<T> input_node_;
+    int64_t count_;
+    IterationContext& context_;
+    std::shared_ptr<StageStatistics> stats_;
+    std::unique_ptr<Iterator<T>> input_;
+    int64_t repetitions_started_ = 0;
+    int64_t produced_this_repetition_ = 0;
+  };
+
+  NodePtr<T> input_;
+  int64_t count_;
+};
+
+}  // namespace kiln::data

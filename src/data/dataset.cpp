@@ -1,0 +1,39 @@
+// The non-template parts of the pipeline: the sources' factories and the pipeline threads' set-up.
+#include "kiln/data/dataset.hpp"
+
+#include <omp.h>
+
+#include <thread>
+
+namespace kiln::data {
+
+Dataset<Tensor> from_tensor_slices(Tensor x) {
+  if (x.rank() == 0) throw ShapeError("from_tensor_slices: a scalar has no axis 0 to slice");
+  return Dataset<Tensor>(std::make_shared<TensorSlicesNode<Tensor>>(std::make_shared<const Tensor>(std::move(x))));
+}
+
+Dataset<LabeledData> from_tensor_slices(Tensor x, Tensor y) { return from_tensor_slices(LabeledData{std::move(x), std::move(y)}); }
+
+Dataset<LabeledData> from_tensor_slices(LabeledData data) {
+  if (data.x.rank() == 0 || data.y.rank() == 0) throw ShapeError("from_tensor_slices: a scalar has no axis 0 to slice");
+  if (data.x.rows() != data.y.rows()) {
+    throw ShapeError("from_tensor_slices: x has " + std::to_string(data.x.rows()) + " rows but y has " +
+                     std::to_string(data.y.rows()) + " (shapes " + data.x.shape().str() + " and " + data.y.shape().str() + ")");
+  }
+  return Dataset<LabeledData>(std::make_shared<TensorSlicesNode<LabeledData>>(std::make_shared<const LabeledData>(std::move(data))));
+}
+
+Dataset<int64_t> range(int64_t stop) { return range(0, stop, 1); }
+
+Dataset<int64_t> range(int64_t start, int64_t stop, int64_t step) {
+  return Dataset<int64_t>(std::make_shared<RangeNode>(start, stop, step));
+}
+
+void configure_pipeline_thread() { omp_set_num_threads(1); }
+
+int64_t available_cores() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int64_t>(cores);
+}
+
+}  // namespace kiln::data

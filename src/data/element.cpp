@@ -1,0 +1,73 @@
+// Stacking samples into batches and back, and the pipeline's positioned errors.
+#include "kiln/data/element.hpp"
+
+#include <cstring>
+
+namespace kiln::data {
+
+void rethrow_with_position(const std::string& stage, int64_t element_index) {
+  try {
+    throw;
+  } catch (const PipelineError&) {
+    throw;
+  } catch (const std::exception& error) {
+    std::throw_with_nested(PipelineError(stage + ": element " + std::to_string(element_index) + ": " + error.what()));
+  } catch (...) {
+    std::throw_with_nested(PipelineError(stage + ": element " + std::to_string(element_index) +
+                                         ": an exception that is not a std::exception"));
+  }
+}
+
+Tensor stack(std::vector<Tensor>&& samples) {
+  if (samples.empty()) return Tensor();
+  const Shape sample_shape = samples.front().shape();
+  Tensor batch(sample_shape.with_batch(static_cast<int64_t>(samples.size())));
+  const int64_t sample_size = sample_shape.element_count();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (!(samples[i].shape() == sample_shape)) {
+      throw ShapeError("batch: element " + std::to_string(i) + " has shape " + samples[i].shape().str() +
+                       " but the batch's first has " + sample_shape.str() + " (resize them to one shape first)");
+    }
+    if (sample_size > 0) {
+      std::memcpy(batch.data() + static_cast<int64_t>(i) * sample_size, samples[i].data(), sizeof(float) * static_cast<size_t>(sample_size));
+    }
+  }
+  return batch;
+}
+
+LabeledData stack(std::vector<LabeledData>&& samples) {
+  std::vector<Tensor> xs, ys;
+  xs.reserve(samples.size());
+  ys.reserve(samples.size());
+  for (LabeledData& sample : samples) {
+    xs.push_back(std::move(sample.x));
+    ys.push_back(std::move(sample.y));
+  }
+  return {stack(std::move(xs)), stack(std::move(ys))};
+}
+
+Tensor row_of(const Tensor& batch, int64_t row) {
+  Tensor sample(batch.shape().without_first_axis());
+  if (sample.size() > 0) std::memcpy(sample.data(), batch.data() + row * batch.row_size(), sizeof(float) * static_cast<size_t>(sample.size()));
+  return sample;
+}
+
+std::vector<Tensor> unstack(Tensor&& batch) {
+  if (batch.rank() == 0) throw ShapeError("unbatch: a scalar tensor has no batch axis to split");
+  std::vector<Tensor> samples;
+  samples.reserve(static_cast<size_t>(batch.rows()));
+  for (int64_t r = 0; r < batch.rows(); ++r) samples.push_back(row_of(batch, r));
+  return samples;
+}
+
+std::vector<LabeledData> unstack(LabeledData&& batch) {
+  if (batch.x.rows() != batch.y.rows()) {
+    throw ShapeError("unbatch: x has " + std::to_string(batch.x.rows()) + " rows but y has " + std::to_string(batch.y.rows()));
+  }
+  std::vector<LabeledData> samples;
+  samples.reserve(static_cast<size_t>(batch.x.rows()));
+  for (int64_t r = 0; r < batch.x.rows(); ++r) samples.push_back({row_of(batch.x, r), row_of(batch.y, r)});
+  return samples;
+}
+
+}  // namespace kiln::data
