@@ -364,8 +364,8 @@ TEST_CASE("History: one entry per epoch for the loss, each metric, their val_ tw
   CHECK(history.epoch == std::vector<int>{0, 1, 2});
   REQUIRE(history.epoch_seconds.size() == 3);
   for (double seconds : history.epoch_seconds) CHECK(seconds >= 0.0);
-  CHECK(history.history.size() == 4);
-  for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy"}) {
+  CHECK(history.history.size() == 5);
+  for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy", "input_wait"}) {
     CAPTURE(key);
     REQUIRE(history.history.count(key) == 1);
     CHECK(history.history.at(key).size() == 3);
@@ -383,7 +383,7 @@ TEST_CASE("History: one entry per epoch for the loss, each metric, their val_ tw
 TEST_CASE("History: without validation there are no val_ entries; validation_split adds them") {
   TinyModel tiny;
   const History plain = tiny.model.fit(tiny.x, tiny.y, {.batch_size = 4, .epochs = 2, .verbose = 0});
-  CHECK(plain.history.size() == 2);
+  CHECK(plain.history.size() == 3);  // loss, accuracy, input_wait
   CHECK(plain.history.at("loss").size() == 2);
   CHECK(plain.history.at("accuracy").size() == 2);
   CHECK(plain.history.count("val_loss") == 0);

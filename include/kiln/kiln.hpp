@@ -3,6 +3,8 @@
 
 #include "kiln/activations.hpp"
 #include "kiln/callbacks.hpp"
+#include "kiln/data/dataset.hpp"
+#include "kiln/data/sequence.hpp"
 #include "kiln/datasets/idx.hpp"
 #include "kiln/error.hpp"
 #include "kiln/io/npz.hpp"

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "kiln/callbacks.hpp"
+#include "kiln/data/dataset.hpp"
 #include "kiln/layers/layer.hpp"
 #include "kiln/logs.hpp"
 #include "kiln/losses.hpp"
@@ -19,6 +20,7 @@
 #include "kiln/shared.hpp"
 #include "kiln/tensor.hpp"
 
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -26,6 +28,14 @@
 #include <vector>
 
 namespace kiln {
+
+// Validation data for fit: arrays in memory (batched with fit's batch_size) or a batched Dataset.
+struct ValidationData {
+  ValidationData(LabeledData arrays) : arrays(std::move(arrays)) {}                 // NOLINT: implicit on purpose
+  ValidationData(data::Dataset<LabeledData> dataset) : dataset(std::move(dataset)) {}  // NOLINT: implicit on purpose
+  std::optional<LabeledData> arrays;
+  std::optional<data::Dataset<LabeledData>> dataset;
+};
 
 // verbose: 0 silent, 1 progress bar redrawn in place, 2 one line per epoch; kVerboseAuto picks
 // 1 when standard output is a terminal and 2 otherwise, so logs stay readable.
@@ -36,10 +46,13 @@ struct FitOptions {
   int epochs = 1;
   int verbose = kVerboseAuto;
   std::vector<Shared<Callback>> callbacks;
-  double validation_split = 0.0;  // the last share of the samples, taken before shuffling
-  std::optional<LabeledData> validation_data;
-  bool shuffle = true;            // reshuffle the training samples every epoch
+  double validation_split = 0.0;  // arrays only: the last share of the samples, taken before shuffling
+  std::optional<ValidationData> validation_data;
+  bool shuffle = true;            // arrays only: reshuffle the training samples every epoch
   int initial_epoch = 0;
+  // Datasets only: batches per epoch. 0 runs each epoch to the end of the dataset; a positive
+  // count keeps one iterator across epochs (needed for a dataset that repeats forever).
+  int64_t steps_per_epoch = 0;
 };
 
 struct EvaluateOptions {
@@ -68,9 +81,14 @@ class Sequential {
   // Keras's table: each layer's name, type, output shape and parameter count, then the totals.
   void summary(std::ostream& out = std::cout);
 
+  // Training on arrays (batched and shuffled by fit) or on a Dataset of (x, y) batches. At each
+  // epoch's end the logs carry "input_wait": the share of the epoch spent waiting for batches.
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  History fit(const data::Dataset<LabeledData>& batches, const FitOptions& options = {});
   Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  Logs evaluate(const data::Dataset<LabeledData>& batches, const EvaluateOptions& options = {});
   Tensor predict(const Tensor& x, const PredictOptions& options = {});
+  Tensor predict(const data::Dataset<Tensor>& batches);
 
   // One optimisation step on one batch; returns the batch's loss. Allocates nothing once the
   // buffers have seen a batch of this size.
@@ -106,13 +124,19 @@ class Sequential {
     int64_t size() const { return end - begin; }
   };
 
+  // One epoch's batches: each call gives the next, or nullptr at the end.
+  using BatchSource = std::function<const LabeledData*()>;
+  History train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
+                const std::function<Logs()>& validate, const FitOptions& options);
+  Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose);
+  void check_fit_options(const FitOptions& options) const;
   bool build_if_input_shape_declared();
   void build_from_data(const Tensor& x, const std::string& argument_name);
   void check_compiled(const std::string& caller) const;
   void check_pair(const Tensor& x, const Tensor& y) const;
   void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) const;
   void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
-  Logs evaluate_rows(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size, int verbose);
+  BatchSource row_batches(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size);
   void bind_parameters();
 
   std::string name_;
@@ -135,7 +159,7 @@ class Sequential {
 
   // Reused buffers: a training step allocates nothing once these have their size.
   Tensor loss_gradient_;
-  Tensor x_batch_, y_batch_;
+  LabeledData batch_;
 };
 
 }  // namespace kiln
