@@ -22,3 +22,9 @@
 #include "kiln/progress_bar.hpp"
 #include "kiln/random.hpp"
 #include "kiln/tensor.hpp"
+
+namespace kiln {
+// The names a Keras user reaches for first, without the data:: prefix.
+using data::AUTOTUNE;
+using data::Dataset;
+}  // namespace kiln

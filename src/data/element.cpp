@@ -52,6 +52,23 @@ Tensor row_of(const Tensor& batch, int64_t row) {
   return sample;
 }
 
+LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows) {
+  const auto count = static_cast<int64_t>(rows.size());
+  LabeledData batch{Tensor(source.x.shape().without_first_axis().with_batch(count)),
+                    Tensor(source.y.shape().without_first_axis().with_batch(count))};
+  const int64_t x_size = source.x.row_size(), y_size = source.y.row_size();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = rows[static_cast<size_t>(i)];
+    if (row < 0 || row >= source.x.rows()) {
+      throw ShapeError("gather_rows: row " + std::to_string(row) + " is outside the " + std::to_string(source.x.rows()) +
+                       " rows of the data");
+    }
+    std::memcpy(batch.x.data() + i * x_size, source.x.data() + row * x_size, sizeof(float) * static_cast<size_t>(x_size));
+    std::memcpy(batch.y.data() + i * y_size, source.y.data() + row * y_size, sizeof(float) * static_cast<size_t>(y_size));
+  }
+  return batch;
+}
+
 std::vector<Tensor> unstack(Tensor&& batch) {
   if (batch.rank() == 0) throw ShapeError("unbatch: a scalar tensor has no batch axis to split");
   std::vector<Tensor> samples;

@@ -11,6 +11,7 @@
 #include "kiln/tensor.hpp"
 
 #include <exception>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,5 +54,9 @@ using UnbatchedOf = typename decltype(unstack(std::declval<B&&>()))::value_type;
 
 // One row of a tensor as a sample tensor ([n, S...] -> S).
 Tensor row_of(const Tensor& batch, int64_t row);
+
+// The given rows of x and y as one batch, in that order: how an index-shuffling pipeline
+// (range(n).shuffle(n).batch(b).map(...)) turns a batch of indices into data.
+LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows);
 
 }  // namespace kiln::data
