@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds in Release, runs the whole suite with ctest,
-# then builds the suite again with AddressSanitizer + UndefinedBehaviorSanitizer and runs it.
+# then builds the suite again with AddressSanitizer + UndefinedBehaviorSanitizer and runs it, and
+# last runs the pipeline's suites under ThreadSanitizer (OpenMP's runtime is not instrumented, so
+# tests/tsan.supp hides the reports that come from inside it).
 # Set KILN_SKIP_SANITIZERS=1 to run only the Release suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +17,11 @@ if [ "${KILN_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address -DKILN_BUILD_APPS=OFF
   cmake --build build-asan -j"$jobs" --target kiln_tests
   (cd build-asan && ctest --output-on-failure -j"$jobs" -E consumer_project)
+
+  echo "== the pipeline suites under ThreadSanitizer"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=thread -DKILN_BUILD_APPS=OFF
+  cmake --build build-tsan -j"$jobs" --target kiln_tests
+  # One suite at a time: they check that threads stop promptly, and TSan slows every thread down.
+  (export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
+   cd build-tsan && ctest --output-on-failure -R 'test_dataset_ops|test_pipeline_threads|test_fit_dataset')
 fi

@@ -1,7 +1,6 @@
 // The non-template parts of the pipeline: the sources' factories and the pipeline threads' set-up.
 #include "kiln/data/dataset.hpp"
 
-#include <omp.h>
 
 #include <thread>
 
@@ -28,8 +27,6 @@ Dataset<int64_t> range(int64_t stop) { return range(0, stop, 1); }
 Dataset<int64_t> range(int64_t start, int64_t stop, int64_t step) {
   return Dataset<int64_t>(std::make_shared<RangeNode>(start, stop, step));
 }
-
-void configure_pipeline_thread() { omp_set_num_threads(1); }
 
 int64_t available_cores() {
   const unsigned cores = std::thread::hardware_concurrency();

@@ -22,6 +22,7 @@ class EpochEndNode : public Node<LabeledData> {
     EpochEndIterator(std::unique_ptr<Iterator<LabeledData>> input, std::shared_ptr<Sequence> sequence)
         : input_(std::move(input)), sequence_(std::move(sequence)) {}
     std::optional<LabeledData> next() override {
+      if (epoch_ended_) return std::nullopt;  // the input is gone; the epoch stays ended
       std::optional<LabeledData> batch = input_->next();
       if (!batch && !epoch_ended_) {
         epoch_ended_ = true;

@@ -8,16 +8,22 @@ namespace kiln::data {
 std::vector<StageReport> PipelineStats::report() const {
   std::lock_guard lock(mutex_);
   std::vector<StageReport> result;
-  for (const auto& stage : stages_) {
+  for (const Entry& entry : entries_) {
+    if (entry.child) {
+      for (StageReport& r : entry.child->report()) result.push_back(std::move(r));
+      continue;
+    }
+    if (!entry.stage) continue;  // a child slot not filled yet
+    const StageStatistics& stage = *entry.stage;
     StageReport r;
-    r.name = stage->name;
-    r.elements_produced = stage->elements_produced.load();
-    r.busy_seconds = static_cast<double>(stage->busy_nanoseconds.load()) * 1e-9;
-    r.consumer_wait_seconds = static_cast<double>(stage->consumer_wait_nanoseconds.load()) * 1e-9;
-    r.buffer_capacity = stage->buffer_capacity.load();
-    const int64_t samples = stage->occupancy_samples.load();
-    r.mean_buffer_occupancy = samples ? static_cast<double>(stage->occupancy_sum.load()) / static_cast<double>(samples) : 0.0;
-    r.parallelism = stage->parallelism.load();
+    r.name = stage.name;
+    r.elements_produced = stage.elements_produced.load();
+    r.busy_seconds = static_cast<double>(stage.busy_nanoseconds.load()) * 1e-9;
+    r.consumer_wait_seconds = static_cast<double>(stage.consumer_wait_nanoseconds.load()) * 1e-9;
+    r.buffer_capacity = stage.buffer_capacity.load();
+    const int64_t samples = stage.occupancy_samples.load();
+    r.mean_buffer_occupancy = samples ? static_cast<double>(stage.occupancy_sum.load()) / static_cast<double>(samples) : 0.0;
+    r.parallelism = stage.parallelism.load();
     result.push_back(r);
   }
   return result;

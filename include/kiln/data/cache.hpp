@@ -64,13 +64,17 @@ class MemoryCacheNode : public Node<T> {
     {
       std::lock_guard lock(store_->mutex);
       if (store_->complete) return std::make_unique<ReadIterator>(store_, std::move(stats));
-      if (!store_->writer_active) {
-        store_->writer_active = true;
-        return std::make_unique<WriteIterator>(input_->make_iterator(context), store_, std::move(stats));
-      }
+      // Another iteration is filling the cache right now: read the input directly.
+      if (store_->writer_active) return input_->make_iterator(context);
+      store_->writer_active = true;
     }
-    // Another iteration is filling the cache right now: read the input directly.
-    return input_->make_iterator(context);
+    try {
+      return std::make_unique<WriteIterator>(input_->make_iterator(context), store_, std::move(stats));
+    } catch (...) {  // the input failed to start: this iteration writes nothing, so a later one may
+      std::lock_guard lock(store_->mutex);
+      store_->writer_active = false;
+      throw;
+    }
   }
   int64_t cardinality() const override { return input_->cardinality(); }
 
@@ -146,7 +150,12 @@ class FileCacheNode : public Node<T> {
     auto stats = context.stats->add_stage("cache");
     if (std::filesystem::exists(path_)) return std::make_unique<ReadIterator>(path_, std::move(stats));
     acquire_cache_lock(path_);  // throws if another iteration is writing this cache
-    return std::make_unique<WriteIterator>(input_->make_iterator(context), path_, std::move(stats));
+    try {
+      return std::make_unique<WriteIterator>(input_->make_iterator(context), path_, std::move(stats));
+    } catch (...) {  // the input or the temporary file failed: no writer, so no lock
+      release_cache_lock(path_);
+      throw;
+    }
   }
   int64_t cardinality() const override { return input_->cardinality(); }
 
@@ -180,10 +189,7 @@ class FileCacheNode : public Node<T> {
         : input_(std::move(input)), path_(std::move(path)),
           temporary_path_(path_ + ".tmp-" + std::to_string(::getpid())), out_(temporary_path_, std::ios::binary),
           stats_(std::move(stats)) {
-      if (!out_) {
-        release_cache_lock(path_);
-        throw FileError("cache: cannot write " + temporary_path_);
-      }
+      if (!out_) throw FileError("cache: cannot write " + temporary_path_);  // make_iterator releases the lock
     }
     ~WriteIterator() override {
       if (!finished_) {

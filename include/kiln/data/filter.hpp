@@ -1,5 +1,6 @@
 // kiln/data/filter.hpp — keeps the elements for which a predicate is true (tf.data's filter).
-// Runs on its consumer's thread. Cardinality becomes unknown.
+// Runs on its consumer's thread. Cardinality becomes unknown, even for an infinite input (the
+// predicate may reject everything after some point), as tf.data reports it.
 #pragma once
 
 #include "kiln/data/element.hpp"
@@ -19,10 +20,7 @@ class FilterNode : public Node<T> {
     auto stats = context.stats->add_stage("filter");
     return std::make_unique<FilterIterator>(input_->make_iterator(context), predicate_, std::move(stats));
   }
-  int64_t cardinality() const override {
-    const int64_t input = input_->cardinality();
-    return input == kInfiniteCardinality || input == 0 ? input : kUnknownCardinality;
-  }
+  int64_t cardinality() const override { return input_->cardinality() == 0 ? 0 : kUnknownCardinality; }
 
  private:
   class FilterIterator : public Iterator<T> {

@@ -7,7 +7,9 @@
 // same order as a serial map, whatever the parallelism; otherwise in the order they finish.
 // At most twice the worker count are in flight, which bounds memory. An exception thrown by fn (or
 // by the input) is rethrown at the consumer as a PipelineError naming the element's position.
-// With AUTOTUNE a ParallelismTuner, run by the consumer, sets how many workers may take work.
+// With AUTOTUNE a ParallelismTuner, run by the consumer, sets how many workers may take work; at
+// its parallelism of 1 the consumer maps each element itself, as a serial map does, because handing
+// one element to a worker and waiting for it costs more than a small fn (microseconds per element).
 #pragma once
 
 #include "kiln/data/autotune.hpp"
@@ -80,8 +82,8 @@ class MapNode : public Node<Out> {
           autotune_(num_parallel_calls == AUTOTUNE),
           tuner_(/*initial=*/1, /*maximum=*/available_cores()) {
       const int64_t worker_count = autotune_ ? available_cores() : num_parallel_calls;
-      active_workers_ = autotune_ ? tuner_.parallelism() : worker_count;
-      stats_->parallelism = active_workers_;
+      active_workers_ = autotune_ ? workers_for(tuner_.parallelism()) : worker_count;
+      stats_->parallelism = autotune_ ? tuner_.parallelism() : worker_count;
       stats_->buffer_capacity = 2 * active_workers_;
       for (int64_t w = 0; w < worker_count; ++w) {
         workers_.emplace_back([this, w](std::stop_token stop) { work(stop, w); });
@@ -96,17 +98,15 @@ class MapNode : public Node<Out> {
 
     std::optional<Out> next() override {
       std::unique_lock lock(mutex_);
+      if (failed_) return std::nullopt;  // results that were in flight past an error are dropped
+      if (active_workers_ == 0 && in_flight_ == 0 && results_.empty() && !finished()) return next_inline(lock);
       const int64_t wait_start = now_nanoseconds();
       result_ready_.wait(lock, [this] { return result_available() || finished(); });
       const int64_t now = now_nanoseconds();
       stats_->consumer_wait_nanoseconds += now - wait_start;
       stats_->occupancy_sum += static_cast<int64_t>(results_.size());
       stats_->occupancy_samples++;
-      if (autotune_ && tuner_.on_element_taken(now, now - wait_start)) {
-        active_workers_ = tuner_.parallelism();
-        stats_->parallelism = active_workers_;
-        stats_->buffer_capacity = 2 * active_workers_;
-      }
+      if (autotune_ && tuner_.on_element_taken(now, now - wait_start)) apply_tuned_parallelism();
       if (!result_available()) return std::nullopt;  // finished
       auto taken = deterministic_ ? results_.find(next_output_index_) : results_.begin();
       Result result = std::move(taken->second);
@@ -115,7 +115,8 @@ class MapNode : public Node<Out> {
       --in_flight_;
       work_available_.notify_all();
       if (result.error) {
-        input_count_ = next_output_index_;  // nothing after an error is delivered
+        failed_ = true;  // nothing after an error is delivered
+        input_count_ = next_output_index_;
         std::rethrow_exception(result.error);
       }
       return std::move(result.value);
@@ -126,6 +127,47 @@ class MapNode : public Node<Out> {
       std::optional<Out> value;
       std::exception_ptr error;
     };
+
+    // AUTOTUNE's parallelism 1 is the consumer itself (no worker takes work); from 2 on, that many workers.
+    static int64_t workers_for(int64_t parallelism) { return parallelism == 1 ? 0 : parallelism; }
+
+    // Under mutex_: follow the tuner's new parallelism.
+    void apply_tuned_parallelism() {
+      active_workers_ = workers_for(tuner_.parallelism());
+      stats_->parallelism = tuner_.parallelism();
+      stats_->buffer_capacity = 2 * active_workers_;
+      work_available_.notify_all();
+    }
+
+    // AUTOTUNE at parallelism 1, with nothing in flight: the consumer maps the next element itself.
+    // The time that takes is what the tuner counts as waiting: more workers could take it off.
+    std::optional<Out> next_inline(std::unique_lock<std::mutex>& lock) {
+      lock.unlock();  // no worker takes work now; the input has its own lock
+      const int64_t start = now_nanoseconds();
+      int64_t index = 0;
+      std::exception_ptr error;
+      std::optional<In> element = take_input(index, error);
+      Result result{std::nullopt, error};
+      if (element) result = apply(std::move(*element), index);
+      const int64_t now = now_nanoseconds();
+      lock.lock();
+      stats_->busy_nanoseconds += now - start;
+      if (!element && !error) {  // the end of the input
+        input_count_ = index;
+        work_available_.notify_all();  // the idle workers can leave
+        return std::nullopt;
+      }
+      ++next_output_index_;
+      if (result.error) {
+        failed_ = true;  // nothing after an error is delivered
+        input_count_ = next_output_index_;
+        work_available_.notify_all();
+        std::rethrow_exception(result.error);
+      }
+      stats_->elements_produced++;
+      if (tuner_.on_element_taken(now, now - start)) apply_tuned_parallelism();
+      return std::move(result.value);
+    }
 
     // Under mutex_: is the element the consumer wants next ready?
     bool result_available() const {
@@ -166,7 +208,7 @@ class MapNode : public Node<Out> {
     }
 
     void work(std::stop_token stop, int64_t worker_index) {
-      configure_pipeline_thread();
+      PipelineThread this_thread;
       while (true) {
         {
           std::unique_lock lock(mutex_);
@@ -187,6 +229,7 @@ class MapNode : public Node<Out> {
           result = apply(std::move(*element), index);
           stats_->busy_nanoseconds += now_nanoseconds() - busy_start;
         }
+        this_thread.element_done();
         std::lock_guard lock(mutex_);
         if (!element && !error) {  // past the end: this index holds nothing
           --in_flight_;
@@ -221,6 +264,7 @@ class MapNode : public Node<Out> {
     int64_t in_flight_ = 0;              // taken from the input and not yet delivered
     int64_t active_workers_ = 1;         // workers with an index below this may take work
     int64_t input_count_ = -1;           // known once the input ends (or fails)
+    bool failed_ = false;                // an error was delivered: the epoch is over
 
     std::vector<std::jthread> workers_;  // last: stopped and joined first
   };

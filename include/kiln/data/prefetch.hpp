@@ -10,6 +10,7 @@
 #include "kiln/data/autotune.hpp"
 #include "kiln/data/element.hpp"
 #include "kiln/data/node.hpp"
+#include "kiln/data/pipeline_thread.hpp"
 
 #include <condition_variable>
 #include <deque>
@@ -19,9 +20,6 @@
 #include <thread>
 
 namespace kiln::data {
-
-// Every pipeline thread calls this first: one OpenMP thread, so the model's team keeps its cores.
-void configure_pipeline_thread();
 
 template <class T>
 class PrefetchNode : public Node<T> {
@@ -58,7 +56,9 @@ class PrefetchNode : public Node<T> {
     std::optional<T> next() override {
       std::unique_lock lock(mutex_);
       if (queue_.empty() && !producer_done_) {
-        if (autotune_) {
+        // Only a wait after the first element counts: before it, the producer has simply not
+        // had time to make anything, whatever the buffer's size.
+        if (autotune_ && first_taken_) {
           tuner_.on_consumer_starved();
           stats_->buffer_capacity = capacity();
           space_available_.notify_all();
@@ -75,6 +75,7 @@ class PrefetchNode : public Node<T> {
       }
       T element = std::move(queue_.front());
       queue_.pop_front();
+      first_taken_ = true;
       space_available_.notify_one();
       return element;
     }
@@ -94,7 +95,7 @@ class PrefetchNode : public Node<T> {
     }
 
     void produce(std::stop_token stop) {
-      configure_pipeline_thread();
+      PipelineThread this_thread;
       for (int64_t index = 0;; ++index) {
         {
           std::unique_lock lock(mutex_);
@@ -103,6 +104,7 @@ class PrefetchNode : public Node<T> {
         }
         std::exception_ptr error;
         std::optional<T> element = next_or_error(error);
+        this_thread.element_done();
         std::lock_guard lock(mutex_);
         if (!element) {  // the end, or an error: either way the producer is done
           error_ = error;
@@ -128,6 +130,7 @@ class PrefetchNode : public Node<T> {
     std::condition_variable_any space_available_;
     std::deque<T> queue_;
     bool producer_done_ = false;
+    bool first_taken_ = false;  // the consumer's, for the tuner
     std::exception_ptr error_;  // set by the producer, rethrown by the consumer after the queue drains
 
     std::jthread producer_;  // last: joined before anything above is destroyed

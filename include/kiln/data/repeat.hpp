@@ -2,7 +2,8 @@
 //
 // Each repetition starts a fresh iterator of the input, so a shuffle before repeat() reshuffles
 // every repetition, as in tf.data. An input that produces nothing ends the repetition at once
-// rather than spinning forever. Runs on its consumer's thread.
+// rather than spinning forever. The input's statistics are those of the current repetition (each
+// restart replaces the last one's, so they stay bounded). Runs on its consumer's thread.
 #pragma once
 
 #include "kiln/data/element.hpp"
@@ -30,15 +31,12 @@ class RepeatNode : public Node<T> {
   class RepeatIterator : public Iterator<T> {
    public:
     RepeatIterator(NodePtr<T> input, int64_t count, IterationContext& context)
-        : input_node_(std::move(input)), count_(count), context_(context), stats_(context.stats->add_stage("repeat")) {}
+        : input_node_(std::move(input)), count_(count), stats_(context.stats->add_stage("repeat")),
+          parent_stats_(context.stats), input_stats_slot_(context.stats->add_child_slot()) {}
 
     std::optional<T> next() override {
       while (count_ < 0 || repetitions_started_ < count_ || input_) {
-        if (!input_) {
-          input_ = input_node_->make_iterator(context_);
-          ++repetitions_started_;
-          produced_this_repetition_ = 0;
-        }
+        if (!input_) start_repetition();
         if (std::optional<T> element = input_->next()) {
           ++produced_this_repetition_;
           stats_->elements_produced++;
@@ -51,10 +49,21 @@ class RepeatNode : public Node<T> {
     }
 
    private:
+    void start_repetition() {
+      input_.reset();  // the last repetition's threads stop before its context goes
+      input_context_ = std::make_unique<IterationContext>();
+      parent_stats_->set_child(input_stats_slot_, input_context_->stats);
+      input_ = input_node_->make_iterator(*input_context_);
+      ++repetitions_started_;
+      produced_this_repetition_ = 0;
+    }
+
     NodePtr<T> input_node_;
     int64_t count_;
-    IterationContext& context_;
     std::shared_ptr<StageStatistics> stats_;
+    std::shared_ptr<PipelineStats> parent_stats_;
+    size_t input_stats_slot_;
+    std::unique_ptr<IterationContext> input_context_;  // declared before input_: outlives it
     std::unique_ptr<Iterator<T>> input_;
     int64_t repetitions_started_ = 0;
     int64_t produced_this_repetition_ = 0;

@@ -43,16 +43,32 @@ class PipelineStats {
  public:
   std::shared_ptr<StageStatistics> add_stage(std::string name) {
     std::lock_guard lock(mutex_);
-    stages_.push_back(std::make_shared<StageStatistics>(std::move(name)));
-    return stages_.back();
+    entries_.push_back({std::make_shared<StageStatistics>(std::move(name)), nullptr});
+    return entries_.back().stage;
+  }
+
+  // A place for the stages of a sub-pipeline that is restarted again and again (repeat()'s input):
+  // each restart replaces the previous run's statistics in that place, so they never pile up.
+  size_t add_child_slot() {
+    std::lock_guard lock(mutex_);
+    entries_.push_back({nullptr, nullptr});
+    return entries_.size() - 1;
+  }
+  void set_child(size_t slot, std::shared_ptr<const PipelineStats> child) {
+    std::lock_guard lock(mutex_);
+    entries_[slot].child = std::move(child);
   }
 
   // Stages in the order they were started: the consumer-facing stage first, the source last.
   std::vector<StageReport> report() const;
 
  private:
+  struct Entry {
+    std::shared_ptr<StageStatistics> stage;    // a stage of this pipeline, or
+    std::shared_ptr<const PipelineStats> child;  // the current run of a restarted sub-pipeline
+  };
   mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<StageStatistics>> stages_;
+  std::vector<Entry> entries_;
 };
 
 // A table of a report, one line per stage, for people.

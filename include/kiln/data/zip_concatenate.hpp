@@ -18,7 +18,9 @@ class ZipNode : public Node<std::pair<A, B>> {
 
   std::unique_ptr<Iterator<std::pair<A, B>>> make_iterator(IterationContext& context) const override {
     auto stats = context.stats->add_stage("zip");
-    return std::make_unique<ZipIterator>(first_->make_iterator(context), second_->make_iterator(context), std::move(stats));
+    auto first = first_->make_iterator(context);  // in turn: argument order is unspecified
+    auto second = second_->make_iterator(context);
+    return std::make_unique<ZipIterator>(std::move(first), std::move(second), std::move(stats));
   }
   int64_t cardinality() const override {
     const int64_t a = first_->cardinality(), b = second_->cardinality();
@@ -60,7 +62,8 @@ class ConcatenateNode : public Node<T> {
   ConcatenateNode(NodePtr<T> first, NodePtr<T> second) : first_(std::move(first)), second_(std::move(second)) {}
 
   std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
-    return std::make_unique<ConcatenateIterator>(first_->make_iterator(context), second_, context);
+    auto stats = context.stats->add_stage("concatenate");  // before its inputs', as every stage
+    return std::make_unique<ConcatenateIterator>(first_->make_iterator(context), second_, context, std::move(stats));
   }
   int64_t cardinality() const override {
     const int64_t a = first_->cardinality(), b = second_->cardinality();
@@ -72,9 +75,9 @@ class ConcatenateNode : public Node<T> {
  private:
   class ConcatenateIterator : public Iterator<T> {
    public:
-    ConcatenateIterator(std::unique_ptr<Iterator<T>> first, NodePtr<T> second, IterationContext& context)
-        : current_(std::move(first)), second_(std::move(second)), context_(context),
-          stats_(context.stats->add_stage("concatenate")) {}
+    ConcatenateIterator(std::unique_ptr<Iterator<T>> first, NodePtr<T> second, IterationContext& context,
+                        std::shared_ptr<StageStatistics> stats)
+        : current_(std::move(first)), second_(std::move(second)), context_(context), stats_(std::move(stats)) {}
     std::optional<T> next() override {
       std::optional<T> element = current_->next();
       if (!element && second_) {  // the first is done: start the second, lazily

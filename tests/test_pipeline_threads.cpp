@@ -1,0 +1,546 @@
+// The pipeline's threads (kiln/data/map.hpp, prefetch.hpp, autotune.hpp, sequence.hpp): a
+// parallel map gives the serial order when asked to; exceptions cross threads with the element's
+// position; destroying a running pipeline never hangs; AUTOTUNE's controllers move in the right
+// direction; a Sequence source delivers its batches in order, shuffled when asked, and calls
+// on_epoch_end once per complete epoch. Timing bounds here are generous: they catch hangs and
+// controllers going the wrong way, not slowness.
+#include <doctest/doctest.h>
+
+#include <kiln/kiln.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace kiln;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+template <class T>
+std::vector<T> collect(const data::Dataset<T>& dataset) {
+  std::vector<T> elements;
+  for (T& element : dataset) elements.push_back(std::move(element));
+  return elements;
+}
+
+std::vector<int64_t> sorted(std::vector<int64_t> values) {
+  std::sort(values.begin(), values.end());
+  return values;
+}
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// A per-run salt, so each run jitters differently; CAPTURE it to replay a failure.
+const uint64_t kJitterSalt = std::random_device{}();
+
+// Sleeps 0-200 µs, a different time for each element, so parallel workers finish out of order.
+void jitter(int64_t element) {
+  std::this_thread::sleep_for(std::chrono::microseconds(mix64(static_cast<uint64_t>(element) ^ kJitterSalt) % 201));
+}
+
+int64_t jittered_square(int64_t v) {
+  jitter(v);
+  return v * v + 1;
+}
+
+// The user's exception: PipelineError wraps it, std::rethrow_if_nested gives it back.
+class Boom : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string boom_message(int64_t k) { return "boom at " + std::to_string(k); }
+
+// Iterates `dataset` until it throws; checks the error names `stage` and element k, carries the
+// original message and type, and that the elements before k were all delivered first, in order.
+void check_error_at(const data::Dataset<int64_t>& dataset, int64_t k, const std::string& stage) {
+  CAPTURE(stage);
+  CAPTURE(k);
+  std::vector<int64_t> delivered;
+  bool threw = false;
+  try {
+    data::Iteration<int64_t> iteration = dataset.iterate();
+    while (std::optional<int64_t> element = iteration.next()) delivered.push_back(*element);
+  } catch (const data::PipelineError& error) {
+    threw = true;
+    const std::string message = error.what();
+    CHECK(message.find(stage + ": element " + std::to_string(k) + ": ") != std::string::npos);
+    CHECK(message.find(boom_message(k)) != std::string::npos);
+    bool original_recovered = false;
+    try {
+      std::rethrow_if_nested(error);
+    } catch (const Boom& original) {
+      original_recovered = true;
+      CHECK(std::string(original.what()) == boom_message(k));
+    }
+    CHECK(original_recovered);
+  }
+  CHECK(threw);
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < k; ++i) expected.push_back(i * 10);
+  CHECK(delivered == expected);
+}
+
+}  // namespace
+
+// ---- parallel map: order ----------------------------------------------------------------------
+
+TEST_CASE("a deterministic parallel map gives exactly the serial map's sequence") {
+  CAPTURE(kJitterSalt);
+  const std::vector<int64_t> serial = collect(data::range(300).map(jittered_square));
+  REQUIRE(serial.size() == 300);
+  for (const int64_t calls : {int64_t{2}, int64_t{4}, data::AUTOTUNE}) {
+    CAPTURE(calls);
+    CHECK(collect(data::range(300).map(jittered_square, calls, /*deterministic=*/true)) == serial);
+    // ... also behind a prefetch, and with a batch after it.
+    CHECK(collect(data::range(300).map(jittered_square, calls).prefetch(3)) == serial);
+  }
+  const auto batches = collect(data::range(300).map(jittered_square, 4).batch(7).prefetch(data::AUTOTUNE).unbatch());
+  CHECK(batches == serial);
+}
+
+TEST_CASE("a non-deterministic parallel map gives the same elements, in any order") {
+  CAPTURE(kJitterSalt);
+  const std::vector<int64_t> serial = collect(data::range(300).map(jittered_square));
+  for (const int64_t calls : {int64_t{2}, int64_t{4}, data::AUTOTUNE}) {
+    CAPTURE(calls);
+    const std::vector<int64_t> unordered = collect(data::range(300).map(jittered_square, calls, /*deterministic=*/false));
+    CHECK(sorted(unordered) == sorted(serial));
+  }
+}
+
+TEST_CASE("a parallel map calls its function once per element, on several threads") {
+  std::mutex mutex;
+  std::vector<int64_t> seen;
+  std::vector<std::thread::id> threads;
+  const auto dataset = data::range(100).map([&](int64_t v) {
+    jitter(v);
+    std::lock_guard lock(mutex);
+    seen.push_back(v);
+    if (std::find(threads.begin(), threads.end(), std::this_thread::get_id()) == threads.end()) {
+      threads.push_back(std::this_thread::get_id());
+    }
+    return v;
+  }, 4);
+  CHECK(collect(dataset).size() == 100);
+  CHECK(sorted(seen) == collect(data::range(100)));
+  CHECK(threads.size() >= 2);
+  CHECK(std::find(threads.begin(), threads.end(), std::this_thread::get_id()) == threads.end());
+}
+
+// ---- exceptions -------------------------------------------------------------------------------
+
+TEST_CASE("an exception in a map function reaches the consumer as a PipelineError naming the element") {
+  CAPTURE(kJitterSalt);
+  constexpr int64_t kCount = 20;
+  for (const int64_t k : {int64_t{0}, int64_t{5}, kCount - 1}) {
+    const auto throw_at_k = [k](int64_t v) {
+      jitter(v);
+      if (v == k) throw Boom(boom_message(k));
+      return v * 10;
+    };
+    const auto source = data::range(kCount);
+    check_error_at(source.map(throw_at_k), k, "map");
+    check_error_at(source.map(throw_at_k, 2), k, "map");
+    check_error_at(source.map(throw_at_k, 4), k, "map");
+    check_error_at(source.map(throw_at_k, data::AUTOTUNE), k, "map");
+    check_error_at(source.map(throw_at_k).prefetch(2), k, "map");
+    check_error_at(source.map(throw_at_k, 3).prefetch(2), k, "map");
+    check_error_at(source.map(throw_at_k, 3).prefetch(data::AUTOTUNE), k, "map");
+  }
+}
+
+TEST_CASE("an exception in a generator reaches the consumer as a PipelineError naming the element") {
+  constexpr int64_t kCount = 20;
+  for (const int64_t k : {int64_t{0}, int64_t{5}, kCount - 1}) {
+    const auto generator = data::from_generator<int64_t>([k]() -> data::Generator<int64_t> {
+      return [k, next = int64_t{0}]() mutable -> std::optional<int64_t> {
+        if (next == kCount) return std::nullopt;
+        if (next == k) throw Boom(boom_message(k));
+        return 10 * next++;
+      };
+    });
+    check_error_at(generator, k, "from_generator");
+    check_error_at(generator.prefetch(2), k, "from_generator");
+    // The stage nearest the origin names it: a map downstream does not rename the error.
+    check_error_at(generator.map([](int64_t v) { return v; }), k, "from_generator");
+    check_error_at(generator.map([](int64_t v) { return v; }, 3).prefetch(2), k, "from_generator");
+  }
+}
+
+TEST_CASE("an exception that is not a std::exception still arrives, named") {
+  const auto dataset = data::range(5).map([](int64_t v) -> int64_t {
+    if (v == 2) throw 42;
+    return v;
+  }, 2);
+  bool threw = false;
+  try {
+    collect(dataset);
+  } catch (const data::PipelineError& error) {
+    threw = true;
+    CHECK(std::string(error.what()).find("map: element 2: an exception that is not a std::exception") != std::string::npos);
+    CHECK_THROWS_AS(std::rethrow_if_nested(error), int);
+  }
+  CHECK(threw);
+}
+
+TEST_CASE("after an error, a parallel or prefetching pipeline ends instead of hanging") {
+  const auto fail_at_3 = [](int64_t v) {
+    if (v == 3) throw Boom("three");
+    return v;
+  };
+  for (const auto& dataset : {data::range(10).map(fail_at_3, 2), data::range(10).map(fail_at_3).prefetch(2)}) {
+    data::Iteration<int64_t> iteration = dataset.iterate();
+    int64_t delivered = 0;
+    while (true) {
+      try {
+        if (!iteration.next()) break;
+        ++delivered;
+      } catch (const data::PipelineError&) {
+        break;
+      }
+    }
+    CHECK(delivered == 3);
+    CHECK_FALSE(iteration.next().has_value());  // nothing after the error
+    CHECK_FALSE(iteration.next().has_value());
+  }
+}
+
+// ---- stopping early ---------------------------------------------------------------------------
+
+TEST_CASE("destroying a running pipeline mid-epoch, with full queues, returns promptly") {
+  double slowest = 0.0;
+  for (int round = 0; round < 50; ++round) {
+    const int64_t calls = round % 3 == 0 ? data::AUTOTUNE : 2 + round % 3;
+    const auto dataset = data::range(1'000'000).map([](int64_t v) { return v * 2; }, calls).prefetch(2);
+    const Clock::time_point start = Clock::now();
+    {
+      data::Iteration<int64_t> iteration = dataset.iterate();
+      for (int64_t i = 0; i < 3; ++i) REQUIRE(*iteration.next() == 2 * i);
+      if (round % 5 == 0) std::this_thread::sleep_for(1ms);  // let every queue fill up
+    }
+    slowest = std::max(slowest, seconds_since(start));
+  }
+  CHECK(slowest < 5.0);
+}
+
+TEST_CASE("breaking out of a range-for over a running pipeline returns promptly") {
+  double slowest = 0.0;
+  for (int round = 0; round < 50; ++round) {
+    const auto dataset = data::range(1'000'000).map([](int64_t v) { return v + 1; }, data::AUTOTUNE).prefetch(2).batch(4).prefetch(2);
+    const Clock::time_point start = Clock::now();
+    int64_t batches = 0;
+    for (const std::vector<int64_t>& batch : dataset) {
+      CHECK(batch.size() == 4);
+      if (++batches == 3) break;
+    }
+    slowest = std::max(slowest, seconds_since(start));
+    CHECK(batches == 3);
+  }
+  CHECK(slowest < 5.0);
+}
+
+TEST_CASE("destroying a pipeline whose workers are busy in the user's function waits for them, then stops") {
+  std::atomic<int64_t> running{0};
+  const Clock::time_point start = Clock::now();
+  {
+    const auto dataset = data::range(1'000'000).map([&](int64_t v) {
+      ++running;
+      std::this_thread::sleep_for(2ms);
+      --running;
+      return v;
+    }, 4).prefetch(4);
+    data::Iteration<int64_t> iteration = dataset.iterate();
+    CHECK(*iteration.next() == 0);
+  }
+  CHECK(running == 0);  // every call had finished: nothing was detached
+  CHECK(seconds_since(start) < 5.0);
+}
+
+TEST_CASE("a slow consumer keeps the prefetch queue full and still gets every element in order") {
+  const auto dataset = data::range(20).prefetch(2);
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  std::vector<int64_t> received;
+  while (std::optional<int64_t> element = iteration.next()) {
+    received.push_back(*element);
+    std::this_thread::sleep_for(2ms);  // the producer fills the queue meanwhile, then waits for room
+  }
+  CHECK(received == collect(data::range(20)));
+  const auto report = iteration.statistics();
+  REQUIRE(report.front().name == "prefetch");
+  CHECK(report.front().buffer_capacity == 2);
+  CHECK(report.front().mean_buffer_occupancy > 1.0);  // mostly full when the consumer came back
+  CHECK(report.front().mean_buffer_occupancy <= 2.0);
+}
+
+TEST_CASE("a generator that ends early ends the epoch cleanly through threads and batches") {
+  const auto dataset = data::from_generator<int64_t>([]() -> data::Generator<int64_t> {
+    return [next = int64_t{0}]() mutable -> std::optional<int64_t> {
+      if (next == 5) return std::nullopt;
+      return next++;
+    };
+  });
+  const auto pipeline = dataset.map([](int64_t v) { return v * 3; }, 3).batch(2).prefetch(2);
+  CHECK(pipeline.cardinality() == data::kUnknownCardinality);
+  data::Iteration<std::vector<int64_t>> iteration = pipeline.iterate();
+  std::vector<std::vector<int64_t>> batches;
+  while (std::optional<std::vector<int64_t>> batch = iteration.next()) batches.push_back(*batch);
+  CHECK(batches == std::vector<std::vector<int64_t>>{{0, 3}, {6, 9}, {12}});
+  CHECK_FALSE(iteration.next().has_value());  // asking again after the end neither hangs nor restarts
+  CHECK_FALSE(iteration.next().has_value());
+  CHECK(collect(dataset.take(10)).size() == 5);
+  CHECK(collect(pipeline.repeat(2)).size() == 6);
+}
+
+// ---- AUTOTUNE ---------------------------------------------------------------------------------
+
+TEST_CASE("prefetch(AUTOTUNE) grows its buffer when the consumer outpaces the producer") {
+  const auto dataset = data::range(40).map([](int64_t v) {
+    std::this_thread::sleep_for(1ms);
+    return v;
+  }).prefetch(data::AUTOTUNE);
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  int64_t count = 0;
+  while (iteration.next()) ++count;
+  CHECK(count == 40);
+  const auto report = iteration.statistics();
+  REQUIRE(report.front().name == "prefetch");
+  CHECK(report.front().buffer_capacity > 1);
+  CHECK(report.front().buffer_capacity <= data::PrefetchTuner::kMaxBufferSize);
+  CHECK(report.front().consumer_wait_seconds > 0.0);
+}
+
+TEST_CASE("prefetch(AUTOTUNE) keeps a buffer of one when the producer is faster") {
+  const auto dataset = data::range(40).prefetch(data::AUTOTUNE);
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  int64_t count = 0;
+  while (iteration.next()) {
+    ++count;
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(count == 40);
+  CHECK(iteration.statistics().front().buffer_capacity == 1);
+}
+
+TEST_CASE("PrefetchTuner doubles on each starvation up to its ceiling") {
+  data::PrefetchTuner tuner;
+  CHECK(tuner.buffer_size() == 1);
+  tuner.on_consumer_starved();
+  CHECK(tuner.buffer_size() == 2);
+  tuner.on_consumer_starved();
+  CHECK(tuner.buffer_size() == 4);
+  for (int i = 0; i < 20; ++i) tuner.on_consumer_starved();
+  CHECK(tuner.buffer_size() == data::PrefetchTuner::kMaxBufferSize);
+}
+
+namespace {
+
+constexpr int64_t kMillisecond = 1'000'000;
+
+// Drives a ParallelismTuner with synthetic time. The tuner judges a window once it has seen 32
+// elements and 20 ms; with elements at least 0.65 ms apart, 32 elements are exactly one window.
+struct TunerDriver {
+  data::ParallelismTuner tuner;
+  int64_t now_ns = 0;
+
+  // `elements` takes, `interval_ns` apart, each after the consumer waited `wait_ns`. Returns
+  // whether the parallelism changed during them.
+  bool feed(int64_t elements, int64_t interval_ns, int64_t wait_ns) {
+    bool changed = false;
+    for (int64_t i = 0; i < elements; ++i) {
+      now_ns += interval_ns;
+      changed = tuner.on_element_taken(now_ns, wait_ns) || changed;
+    }
+    return changed;
+  }
+  // One window in which the consumer waited half the time (starved) or never (well fed).
+  bool starved_window(int64_t interval_ns) { return feed(32, interval_ns, interval_ns / 2); }
+  bool fed_window(int64_t interval_ns) { return feed(32, interval_ns, 0); }
+};
+
+}  // namespace
+
+TEST_CASE("ParallelismTuner adds a worker when the consumer starves") {
+  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  CHECK(driver.tuner.parallelism() == 1);
+  CHECK(driver.starved_window(kMillisecond));
+  CHECK(driver.tuner.parallelism() == 2);
+}
+
+TEST_CASE("ParallelismTuner leaves a well-fed consumer alone, and does not judge too short a window") {
+  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  for (int window = 0; window < 20; ++window) CHECK_FALSE(driver.fed_window(kMillisecond));
+  CHECK(driver.tuner.parallelism() == 1);
+  TunerDriver few{data::ParallelismTuner(1, 4)};
+  CHECK_FALSE(few.feed(31, kMillisecond, kMillisecond / 2));  // 31 elements: not yet a window
+  TunerDriver quick{data::ParallelismTuner(1, 4)};
+  CHECK_FALSE(quick.feed(100, kMillisecond / 10, kMillisecond / 20));  // 100 elements in 10 ms: neither
+  CHECK(quick.tuner.parallelism() == 1);
+}
+
+TEST_CASE("ParallelismTuner takes back a worker that brought no throughput, and waits before retrying") {
+  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  REQUIRE(driver.starved_window(kMillisecond));
+  REQUIRE(driver.tuner.parallelism() == 2);
+  CHECK(driver.starved_window(kMillisecond));  // the same rate with the new worker: it goes
+  CHECK(driver.tuner.parallelism() == 1);
+  for (int window = 0; window < 5; ++window) CHECK_FALSE(driver.starved_window(kMillisecond));  // starved, but waiting
+  CHECK(driver.tuner.parallelism() == 1);
+  int windows_waited = 5;
+  while (!driver.starved_window(kMillisecond) && windows_waited < 200) ++windows_waited;
+  CHECK(windows_waited < 200);  // it does try again, later
+  CHECK(driver.tuner.parallelism() == 2);
+}
+
+TEST_CASE("ParallelismTuner keeps a worker that raised throughput") {
+  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  REQUIRE(driver.starved_window(kMillisecond));
+  CHECK_FALSE(driver.fed_window(7 * kMillisecond / 10));  // 1.4 times the rate: kept, no change
+  CHECK(driver.tuner.parallelism() == 2);
+  CHECK(driver.starved_window(7 * kMillisecond / 10));    // starved again: one more
+  CHECK(driver.tuner.parallelism() == 3);
+}
+
+TEST_CASE("ParallelismTuner never exceeds its maximum") {
+  TunerDriver driver{data::ParallelismTuner(1, 3)};
+  int64_t interval_ns = 2 * kMillisecond;
+  for (int window = 0; window < 40; ++window) {
+    driver.starved_window(interval_ns);
+    interval_ns = std::max<int64_t>(interval_ns * 9 / 10, 65 * kMillisecond / 100);  // each worker helps
+    CHECK(driver.tuner.parallelism() <= 3);
+  }
+  CHECK(driver.tuner.parallelism() == 3);
+  CHECK(data::ParallelismTuner(8, 3).parallelism() == 3);
+  CHECK(data::ParallelismTuner(0, 3).parallelism() == 1);
+  CHECK(data::ParallelismTuner(1, 0).parallelism() == 1);
+}
+
+TEST_CASE("a parallel map with AUTOTUNE reports a parallelism within the cores") {
+  const auto dataset = data::range(200).map(jittered_square, data::AUTOTUNE);
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  while (iteration.next()) {
+  }
+  const auto report = iteration.statistics();
+  REQUIRE(report.front().name == "map");
+  CHECK(report.front().parallelism >= 1);
+  CHECK(report.front().parallelism <= data::available_cores());
+  CHECK(report.front().elements_produced == 200);
+}
+
+// ---- Sequence ---------------------------------------------------------------------------------
+
+namespace {
+
+// Batch i is x = [[i]], y = [i]. Records the calls; optionally throws at one index.
+class RecordingSequence : public data::Sequence {
+ public:
+  explicit RecordingSequence(int64_t batches, int64_t throw_at = -1) : batches_(batches), throw_at_(throw_at) {}
+  int64_t size() const override { return batches_; }
+  LabeledData get(int64_t index) override {
+    jitter(index);
+    if (index == throw_at_) throw Boom("cannot load batch " + std::to_string(index));
+    {
+      std::lock_guard lock(mutex_);
+      calls_.push_back(index);
+    }
+    return {Tensor(Shape{1, 1}, {static_cast<float>(index)}), Tensor(Shape{1}, {static_cast<float>(index)})};
+  }
+  void on_epoch_end() override { ++epochs_ended; }
+
+  std::atomic<int> epochs_ended{0};
+  std::vector<int64_t> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  int64_t batches_, throw_at_;
+  std::mutex mutex_;
+  std::vector<int64_t> calls_;
+};
+
+std::vector<int64_t> batch_order(const data::Dataset<LabeledData>& dataset) {
+  std::vector<int64_t> order;
+  for (const LabeledData& batch : dataset) {
+    CHECK(batch.x[0] == batch.y[0]);
+    order.push_back(static_cast<int64_t>(batch.x[0]));
+  }
+  return order;
+}
+
+}  // namespace
+
+TEST_CASE("a Sequence's batches arrive in index order, with one worker or several") {
+  const std::vector<int64_t> in_order = collect(data::range(25));
+  for (const int64_t workers : {1, 3}) {
+    CAPTURE(workers);
+    auto sequence = std::make_shared<RecordingSequence>(25);
+    const auto dataset = data::from_sequence(sequence, {.workers = workers, .max_queue_size = 4});
+    CHECK(dataset.cardinality() == 25);
+    CHECK(batch_order(dataset) == in_order);
+    CHECK(batch_order(dataset) == in_order);
+    CHECK(sorted(sequence->calls()).size() == 50);  // each batch fetched once per epoch
+  }
+  CHECK_THROWS_AS(data::from_sequence(std::make_shared<RecordingSequence>(3), {.workers = 0}), ValueError);
+  CHECK_THROWS_AS(data::from_sequence(nullptr), ValueError);
+}
+
+TEST_CASE("a shuffled Sequence visits a new permutation each epoch, reproducible under a seed") {
+  const std::vector<int64_t> in_order = collect(data::range(30));
+  const auto first = data::from_sequence(std::make_shared<RecordingSequence>(30), {.workers = 3, .shuffle = true, .seed = 5});
+  const auto again = data::from_sequence(std::make_shared<RecordingSequence>(30), {.workers = 2, .shuffle = true, .seed = 5});
+  const std::vector<int64_t> epoch1 = batch_order(first), epoch2 = batch_order(first);
+  CHECK(sorted(epoch1) == in_order);
+  CHECK(sorted(epoch2) == in_order);
+  CHECK(epoch1 != in_order);
+  CHECK(epoch2 != epoch1);
+  CHECK(batch_order(again) == epoch1);  // the same seed, the same orders (whatever the workers)
+  CHECK(batch_order(again) == epoch2);
+}
+
+TEST_CASE("on_epoch_end is called once per complete epoch, and not for an epoch cut short") {
+  auto sequence = std::make_shared<RecordingSequence>(6);
+  const auto dataset = data::from_sequence(sequence, {.workers = 2});
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    CHECK(batch_order(dataset).size() == 6);
+    CHECK(sequence->epochs_ended == epoch);
+  }
+  for (const LabeledData& batch : dataset) {
+    (void)batch;
+    break;
+  }
+  CHECK(sequence->epochs_ended == 3);
+  data::Iteration<LabeledData> iteration = dataset.iterate();
+  while (iteration.next()) {
+  }
+  CHECK_FALSE(iteration.next().has_value());  // asking past the end does not end the epoch twice
+  CHECK(sequence->epochs_ended == 4);
+}
+
+TEST_CASE("an exception in a Sequence's get(i) surfaces with its position") {
+  for (const int64_t workers : {1, 3}) {
+    CAPTURE(workers);
+    auto sequence = std::make_shared<RecordingSequence>(10, /*throw_at=*/6);
+    const auto dataset = data::from_sequence(sequence, {.workers = workers});
+    std::vector<int64_t> delivered;
+    bool threw = false;
+    try {
+      for (const LabeledData& batch : dataset) delivered.push_back(static_cast<int64_t>(batch.x[0]));
+    } catch (const data::PipelineError& error) {
+      threw = true;
+      CHECK(std::string(error.what()).find("element 6: cannot load batch 6") != std::string::npos);
+      CHECK_THROWS_AS(std::rethrow_if_nested(error), Boom);
+    }
+    CHECK(threw);
+    CHECK(delivered == collect(data::range(6)));
+    CHECK(sequence->epochs_ended == 0);
+  }
+}
