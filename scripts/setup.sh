@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kiln needs to build, test and run its demo. Idempotent: it installs
 # only what is missing, and does nothing (not even apt-get update) when everything is there.
-# Runs apt-get as root, or through sudo for a normal user.
+# Runs apt-get as root, or through sudo for a normal user. `scripts/setup.sh --bench` also installs
+# what the benchmarks compare with (PyTorch, and the OpenMP build of OpenBLAS).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,14 @@ packages=(
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
 )
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(
+    python3-torch               # the peer the benchmarks compare kiln with
+    libopenblas0-openmp         # PyTorch's fastest BLAS here
+    libopenblas-openmp-dev      # for the KILN_GEMM=openblas build
+    linux-perf                  # profiling
+  )
+fi
 
 missing=()
 for package in "${packages[@]}"; do

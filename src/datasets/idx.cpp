@@ -78,9 +78,9 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
   throw FileError(message);
 }
 
-// Checks an image file and a label file against each other and turns them into tensors.
-LabeledImages to_labeled_images(const IdxArray& images, const std::string& images_path, const IdxArray& labels,
-                                const std::string& labels_path, float scale) {
+// Checks an image file and a label file against each other.
+void check_images_and_labels(const IdxArray& images, const std::string& images_path, const IdxArray& labels,
+                             const std::string& labels_path) {
   if (images.shape.rank() != 3) {
     throw FileError("'" + images_path + "' holds an array of shape " + images.shape.str() + " (rank " +
                     std::to_string(images.shape.rank()) + "), but images must have rank 3: [count, rows, cols]");
@@ -94,7 +94,10 @@ LabeledImages to_labeled_images(const IdxArray& images, const std::string& image
                     labels_path + "' holds " + std::to_string(labels.shape[0]) +
                     " labels; they must match one to one");
   }
+}
 
+// Turns a checked image and label array into tensors.
+LabeledImages to_labeled_images(const IdxArray& images, const IdxArray& labels, float scale) {
   LabeledImages result{Tensor(images.shape), Tensor(labels.shape)};
   for (size_t i = 0; i < images.bytes.size(); ++i) {
     result.x[static_cast<int64_t>(i)] = static_cast<float>(images.bytes[i]) * scale;
@@ -109,7 +112,18 @@ LabeledImages load_split(const std::string& dir, const std::string& images_name,
                          float scale) {
   const std::string images_path = find_idx_file(dir, images_name);
   const std::string labels_path = find_idx_file(dir, labels_name);
-  return to_labeled_images(read_idx(images_path), images_path, read_idx(labels_path), labels_path, scale);
+  IdxArray images = read_idx(images_path), labels = read_idx(labels_path);
+  check_images_and_labels(images, images_path, labels, labels_path);
+  return to_labeled_images(images, labels, scale);
+}
+
+ByteImages load_byte_split(const std::string& dir, const std::string& images_name, const std::string& labels_name,
+                           float scale) {
+  const std::string images_path = find_idx_file(dir, images_name);
+  const std::string labels_path = find_idx_file(dir, labels_name);
+  ByteImages split{read_idx(images_path), read_idx(labels_path), scale};
+  check_images_and_labels(split.images, images_path, split.labels, labels_path);
+  return split;
 }
 
 }  // namespace
@@ -206,6 +220,28 @@ IdxArray read_idx(const std::string& path) {
 TrainTest load_idx(const std::string& dir, const LoadIdxOptions& options) {
   return {load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", options.scale),
           load_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", options.scale)};
+}
+
+ByteTrainTest load_idx_bytes(const std::string& dir, const LoadIdxOptions& options) {
+  return {load_byte_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", options.scale),
+          load_byte_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", options.scale)};
+}
+
+LabeledData ByteImages::gather(std::span<const int64_t> rows) const {
+  const auto count = static_cast<int64_t>(rows.size());
+  LabeledData batch{Tensor(image_shape().with_batch(count)), Tensor(Shape{count})};
+  const int64_t pixels_per_image = image_shape().element_count();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = rows[static_cast<size_t>(i)];
+    if (row < 0 || row >= size()) {
+      throw ShapeError("gather: row " + std::to_string(row) + " is outside the " + std::to_string(size()) + " images");
+    }
+    const uint8_t* pixels = images.bytes.data() + row * pixels_per_image;
+    float* out = batch.x.data() + i * pixels_per_image;
+    for (int64_t p = 0; p < pixels_per_image; ++p) out[p] = static_cast<float>(pixels[p]) * scale;
+    batch.y[i] = static_cast<float>(labels.bytes[static_cast<size_t>(row)]);
+  }
+  return batch;
 }
 
 }  // namespace kiln::datasets

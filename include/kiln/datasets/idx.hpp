@@ -12,6 +12,7 @@
 #include "kiln/tensor.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,29 @@ struct LoadIdxOptions {
 // t10k-labels-idx1-ubyte from `dir`, each either plain or with ".gz" (the plain one when both
 // exist). Works for MNIST and for Fashion-MNIST, which share these names.
 TrainTest load_idx(const std::string& dir, const LoadIdxOptions& options = {});
+
+// The same data kept as the bytes the files hold: a quarter of float32's memory (47 MB instead of
+// 188 MB for Fashion-MNIST's training images). A batch becomes float32 (pixel * scale) only when
+// gathered, which a pipeline's map does on its own thread:
+//   range(n).shuffle(n).batch(64).map([&](auto& rows) { return bytes.gather(rows); })
+struct ByteImages {
+  IdxArray images;  // [n, rows, cols]
+  IdxArray labels;  // [n]
+  float scale = 1.0f / 255.0f;
+
+  int64_t size() const { return images.shape[0]; }
+  Shape image_shape() const { return images.shape.without_first_axis(); }
+  // x: [rows.size(), image...] float32 pixels times scale; y: [rows.size()] class indices.
+  LabeledData gather(std::span<const int64_t> rows) const;
+};
+
+struct ByteTrainTest {
+  ByteImages train;
+  ByteImages test;
+};
+
+// load_idx's files, checks and errors, keeping the pixels as bytes.
+ByteTrainTest load_idx_bytes(const std::string& dir, const LoadIdxOptions& options = {});
 
 // Where Debian's dataset-fashion-mnist package puts its gzipped IDX files.
 constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";

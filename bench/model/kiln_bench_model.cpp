@@ -1,0 +1,323 @@
+// kiln-bench-model — training speed, GEMM efficiency, memory and start-up: kiln beside PyTorch,
+// on the same models, data, batch sizes and thread count, in the same run.
+//
+//   W1  the seed's model (Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax), Adam, batch 64:
+//       seconds per epoch (median of epochs 2..), samples/s, test accuracy, peak RSS, first batch
+//   W2  784-1024-1024-10 relu, batch 256: samples/s and GFLOP/s against the measured GEMM rate,
+//       with 1 and 2 threads
+//   scaling: seconds per epoch against batch size (16..1024) and hidden width (64..4096)
+//   GEMM: Eigen's single-precision GEMM at W1's and W2's shapes and a 1024 cube, 1 and 2 threads
+// W1 and W2 run in child processes (this program with --child), so peak memory and start-up are
+// each workload's own. PyTorch runs bench/peers/torch_model.py with Debian's OpenMP OpenBLAS.
+#include "../../apps/common/arguments.hpp"
+#include "../../apps/common/idx_batches.hpp"
+#include "../common/flat_json.hpp"
+
+#include <kiln/kiln.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace {
+
+using namespace kiln;
+using Clock = std::chrono::steady_clock;
+
+// ---- figures ---------------------------------------------------------------------------------------
+
+// Floating-point operations per training sample of a dense stack: forward (2 k n per layer),
+// dW (the same again) and dx (every layer but the first, which has no one to pass it to).
+double training_flops_per_sample(const std::vector<int64_t>& widths) {
+  double flops = 0.0;
+  for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    const double layer = 2.0 * static_cast<double>(widths[i] * widths[i + 1]);
+    flops += (i == 0 ? 2.0 : 3.0) * layer;
+  }
+  return flops;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+double seconds_since_epoch_clock() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double peak_rss_megabytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// ---- GEMM rate -------------------------------------------------------------------------------------
+
+// Best of five timed C = A B with A [m, k] and B [k, n], row-major as kiln's layers use them.
+double gemm_gflops(int64_t m, int64_t k, int64_t n, int threads) {
+  set_num_threads(threads);
+  Matrix a = Matrix::Random(m, k), b = Matrix::Random(k, n), c(m, n);
+  c.noalias() = a * b;  // warm-up: first-touch pages and Eigen's blocking sizes
+  double best = 1e30;
+  for (int repeat = 0; repeat < 5; ++repeat) {
+    const auto start = Clock::now();
+    const int inner = m * k * n < 50'000'000 ? 20 : 2;  // small shapes: time several to beat the clock's grain
+    for (int i = 0; i < inner; ++i) c.noalias() = a * b;
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count() / inner);
+  }
+  return 2.0 * static_cast<double>(m * k * n) / best / 1e9;
+}
+
+// ---- the workloads, each in a child process --------------------------------------------------------
+
+Sequential dense_stack(const std::vector<int64_t>& widths, bool dropout) {
+  Sequential model({layers::Flatten(Shape{28, 28})});
+  for (size_t i = 1; i + 1 < widths.size(); ++i) {
+    model.add(layers::Dense(widths[i], Activation::ReLU));
+    if (dropout) model.add(layers::Dropout(0.2f));
+  }
+  model.add(layers::Dense(widths.back(), Activation::Softmax));
+  model.compile(optimizers::Adam(), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+  return model;
+}
+
+// Records when the first training step of the run ends.
+class FirstBatchClock : public Callback {
+ public:
+  explicit FirstBatchClock(double launched) : launched_(launched) {}
+  void on_train_batch_end(int64_t, const Logs&) override {
+    if (seconds_ < 0) seconds_ = seconds_since_epoch_clock() - launched_;
+  }
+  double seconds() const { return seconds_; }
+
+ private:
+  double launched_;
+  double seconds_ = -1;
+};
+
+// Prints the child's figures as one JSON line on standard output.
+int run_child(const std::string& workload, int threads, int epochs, const std::string& data_dir, double launched) {
+  set_num_threads(threads);
+  set_random_seed(1);
+  datasets::ByteTrainTest data = datasets::load_idx_bytes(data_dir);
+  auto train = std::make_shared<const datasets::ByteImages>(std::move(data.train));
+  auto test = std::make_shared<const datasets::ByteImages>(std::move(data.test));
+  const bool w1 = workload == "w1";
+  const std::vector<int64_t> widths = w1 ? std::vector<int64_t>{784, 128, 10} : std::vector<int64_t>{784, 1024, 1024, 10};
+  const int64_t batch_size = w1 ? 64 : 256;
+  Sequential model = dense_stack(widths, /*dropout=*/w1);
+  auto first_batch = std::make_shared<FirstBatchClock>(launched);
+  const History history = model.fit(apps::training_batches(train, batch_size, /*prefetch=*/true),
+                                    {.epochs = epochs, .verbose = 0, .callbacks = {first_batch}});
+  std::ostringstream json;
+  json << "{\"epoch_s\": [";
+  for (size_t i = 0; i < history.epoch_seconds.size(); ++i) json << (i ? ", " : "") << history.epoch_seconds[i];
+  json << "], \"first_batch_s\": " << first_batch->seconds();
+  if (w1) json << ", \"test_accuracy\": " << model.evaluate(apps::evaluation_batches(test, 256), {.verbose = 0}).at("accuracy");
+  json << ", \"peak_rss_mb\": " << peak_rss_megabytes() << "}";
+  std::cout << json.str() << std::endl;
+  return 0;
+}
+
+std::string run_command(const std::string& command) {
+  std::string output;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    while (size_t got = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, got);
+    if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command + "\n" + output);
+  } else {
+    throw std::runtime_error("cannot run: " + command);
+  }
+  return output;
+}
+
+bench::FlatJson child_figures(const std::string& self, const std::string& workload, int threads, int epochs,
+                              const std::string& data_dir) {
+  std::ostringstream command;
+  command.precision(17);
+  command << "'" << self << "' --child " << workload << " --threads " << threads << " --epochs " << epochs
+          << " --data '" << data_dir << "' --launched " << seconds_since_epoch_clock();
+  const std::string output = run_command(command.str());
+  return bench::FlatJsonReader::read(output.substr(output.rfind('{')));
+}
+
+// Seconds per epoch of a Dense(width) model at this batch size, from a part of an epoch.
+double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int64_t width, int64_t batch_size) {
+  set_random_seed(1);
+  Sequential model = dense_stack({784, width, 10}, /*dropout=*/false);
+  const int64_t steps_per_epoch = (train->size() + batch_size - 1) / batch_size;
+  const int64_t steps = std::min<int64_t>(steps_per_epoch, std::max<int64_t>(20, 4000 / std::max<int64_t>(1, width / 64) / batch_size * 8));
+  auto batches = apps::training_batches(train, batch_size, /*prefetch=*/true).repeat();
+  model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = 3});  // warm-up
+  const History history = model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = steps});
+  return history.epoch_seconds[0] * static_cast<double>(steps_per_epoch) / static_cast<double>(steps);
+}
+
+// ---- the table ----------------------------------------------------------------------------------------
+
+struct Row {
+  std::string name, unit;
+  double kiln = 0, torch = 0;
+  bool lower_is_better = true;
+};
+
+std::string format_row(const Row& row, bool have_torch) {
+  char line[256];
+  if (!have_torch || row.torch <= 0) {
+    std::snprintf(line, sizeof line, "| %-38s | %10.3f | %10s | %8s |", (row.name + " (" + row.unit + ")").c_str(), row.kiln, "-", "-");
+  } else {
+    const double advantage = row.lower_is_better ? row.torch / row.kiln : row.kiln / row.torch;
+    std::snprintf(line, sizeof line, "| %-38s | %10.3f | %10.3f | %7.2fx |", (row.name + " (" + row.unit + ")").c_str(), row.kiln,
+                  row.torch, advantage);
+  }
+  return line;
+}
+
+int run(int argc, char** argv) {
+  apps::Arguments arguments("kiln-bench-model",
+                            "Training speed, GEMM efficiency, memory and start-up of kiln beside PyTorch (W1: the\n"
+                            "seed's model, W2: 784-1024-1024-10), printed as a Markdown table.");
+  arguments.add_option("json", "PATH", "", "also write every figure as JSON");
+  arguments.add_option("markdown", "PATH", "", "also write the table as Markdown");
+  arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "Fashion-MNIST IDX folder");
+  arguments.add_option("threads", "N", "2", "threads for both frameworks");
+  arguments.add_option("epochs", "N", "5", "W1 epochs (the median of epochs 2.. is reported)");
+  arguments.add_switch("no-peer", "skip PyTorch");
+  arguments.add_option("child", "w1|w2", "", "(internal) run one workload and print its figures");
+  arguments.add_option("launched", "SECONDS", "0", "(internal) when the parent launched the child");
+  arguments.add_switch("help", "show this help");
+  arguments.parse(argc, argv);
+  if (arguments.flag("help")) {
+    arguments.print_help(std::cout);
+    return 0;
+  }
+  const std::string data_dir = arguments.text("data");
+  const int threads = static_cast<int>(arguments.integer("threads"));
+  const int epochs = static_cast<int>(arguments.integer("epochs"));
+  if (arguments.has("child")) {
+    return run_child(arguments.text("child"), threads, epochs, data_dir, arguments.number("launched"));
+  }
+  const std::string self = argv[0];
+
+  // PyTorch first, while nothing of kiln's runs, so neither disturbs the other.
+  bench::FlatJson torch;
+  bool have_torch = false;
+  if (!arguments.flag("no-peer")) {
+    if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+      std::cout << "PyTorch not found: install Debian's python3-torch and libopenblas0-openmp to compare.\n";
+    } else {
+      std::cout << "Running PyTorch (bench/peers/torch_model.py)...\n" << std::flush;
+      const std::string command = std::string("LD_LIBRARY_PATH=") + KILN_OPENBLAS_OPENMP_DIR +
+                                  " /usr/bin/python3 " + KILN_SOURCE_DIR + "/bench/peers/torch_model.py --threads " +
+                                  std::to_string(threads) + " --epochs " + std::to_string(epochs) + " --data '" + data_dir + "'";
+      torch = bench::FlatJsonReader::read(run_command(command));
+      have_torch = true;
+    }
+  }
+  auto torch_number = [&](const std::string& key) {
+    auto found = torch.numbers.find(key);
+    return found == torch.numbers.end() ? 0.0 : found->second;
+  };
+
+  std::cout << "Measuring Eigen's GEMM...\n" << std::flush;
+  const double w1_gemm = std::max({gemm_gflops(64, 784, 128, 1), gemm_gflops(64, 784, 128, threads),
+                                   gemm_gflops(784, 64, 128, 1), gemm_gflops(784, 64, 128, threads)});
+  const double w2_gemm = std::max({gemm_gflops(256, 1024, 1024, threads), gemm_gflops(1024, 256, 1024, threads),
+                                   gemm_gflops(256, 784, 1024, threads)});
+  const double cube_gemm = std::max(gemm_gflops(1024, 1024, 1024, 1), gemm_gflops(1024, 1024, 1024, threads));
+  const double machine_peak = std::max({w1_gemm, w2_gemm, cube_gemm});
+
+  std::cout << "Running W1 and W2...\n" << std::flush;
+  const bench::FlatJson w1 = child_figures(self, "w1", threads, epochs, data_dir);
+  std::vector<double> w1_epochs;
+  for (int e = 1; e < epochs; ++e) w1_epochs.push_back(w1.numbers.at("epoch_s." + std::to_string(e)));
+  const double w1_epoch = median(w1_epochs);
+  const bench::FlatJson w2_one = child_figures(self, "w2", 1, 2, data_dir);
+  const bench::FlatJson w2_two = child_figures(self, "w2", threads, 2, data_dir);
+  const double w2_epoch_1 = w2_one.numbers.at("epoch_s.1"), w2_epoch = w2_two.numbers.at("epoch_s.1");
+
+  const double w1_flops = training_flops_per_sample({784, 128, 10}) * 60000.0;
+  const double w2_flops = training_flops_per_sample({784, 1024, 1024, 10}) * 60000.0;
+  const double w1_floor = w1_flops / (w1_gemm * 1e9);
+
+  std::cout << "Scaling...\n" << std::flush;
+  auto train = std::make_shared<const datasets::ByteImages>(datasets::load_idx_bytes(data_dir).train);
+  set_num_threads(threads);
+  std::vector<std::pair<int64_t, double>> by_batch, by_width;
+  for (int64_t batch : {16, 32, 64, 128, 256, 512, 1024}) by_batch.emplace_back(batch, part_epoch_seconds(train, 128, batch));
+  for (int64_t width : {64, 256, 1024, 4096}) by_width.emplace_back(width, part_epoch_seconds(train, width, 64));
+
+  std::vector<Row> rows = {
+      {"W1 seconds per epoch", "s", w1_epoch, torch_number("w1.epoch_s")},
+      {"W1 samples per second", "1/s", 60000.0 / w1_epoch, torch_number("w1.samples_per_s"), false},
+      {"W1 test accuracy after " + std::to_string(epochs) + " epochs", "", w1.numbers.at("test_accuracy"), torch_number("w1.test_accuracy"), false},
+      {"W1 peak RSS", "MiB", w1.numbers.at("peak_rss_mb"), torch_number("w1.peak_rss_mb")},
+      {"W1 time to first batch", "s", w1.numbers.at("first_batch_s"), torch_number("w1.first_batch_s")},
+      {"W1 compute floor (GEMM rate at W1 shapes)", "s", w1_floor, 0},
+      {"W2 seconds per epoch, " + std::to_string(threads) + " threads", "s", w2_epoch, torch_number("w2.threads_2.epoch_s")},
+      {"W2 seconds per epoch, 1 thread", "s", w2_epoch_1, torch_number("w2.threads_1.epoch_s")},
+      {"W2 samples per second", "1/s", 60000.0 / w2_epoch, torch_number("w2.threads_2.samples_per_s"), false},
+      {"W2 achieved", "GFLOP/s", w2_flops / w2_epoch / 1e9, torch_number("w2.threads_2.samples_per_s") * w2_flops / 60000.0 / 1e9, false},
+      {"GEMM at W1 shapes", "GFLOP/s", w1_gemm, torch_number("gemm_gflops.w1_forward"), false},
+      {"GEMM at W2 shapes", "GFLOP/s", w2_gemm, torch_number("gemm_gflops.w2_hidden"), false},
+      {"GEMM 1024 cube", "GFLOP/s", cube_gemm, torch_number("gemm_gflops.square_1024"), false},
+  };
+  for (size_t i = 0; i < by_batch.size(); ++i) {
+    rows.push_back({"epoch at batch " + std::to_string(by_batch[i].first), "s", by_batch[i].second,
+                    torch_number("scaling.batch." + std::to_string(i) + ".epoch_s")});
+  }
+  for (size_t i = 0; i < by_width.size(); ++i) {
+    rows.push_back({"epoch at width " + std::to_string(by_width[i].first) + ", batch 64", "s", by_width[i].second,
+                    torch_number("scaling.width." + std::to_string(i) + ".epoch_s")});
+  }
+
+  std::ostringstream table;
+  table << "| measure | kiln | PyTorch | kiln's advantage |\n|---|---:|---:|---:|\n";
+  for (const Row& row : rows) table << format_row(row, have_torch) << "\n";
+  table << "\n";
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "W1: %.2fx PyTorch's epoch time (target <= 0.4), %.2fx the compute floor (target <= 1.5), "
+                "accuracy %+.2f points, %.2fx PyTorch's peak memory (target <= 0.4).\n",
+                have_torch ? w1_epoch / torch_number("w1.epoch_s") : 0.0, w1_epoch / w1_floor,
+                have_torch ? 100.0 * (w1.numbers.at("test_accuracy") - torch_number("w1.test_accuracy")) : 0.0,
+                have_torch ? w1.numbers.at("peak_rss_mb") / torch_number("w1.peak_rss_mb") : 0.0);
+  table << line;
+  std::snprintf(line, sizeof line,
+                "W2: %.0f%% of the best GEMM rate at its shapes (target >= 75%%), %.2fx faster than PyTorch (target >= 1.3), "
+                "%.2fx from 1 to %d threads (target >= 1.7). Machine GEMM peak measured: %.0f GFLOP/s.\n",
+                100.0 * (w2_flops / w2_epoch / 1e9) / w2_gemm, have_torch ? torch_number("w2.threads_2.epoch_s") / w2_epoch : 0.0,
+                w2_epoch_1 / w2_epoch, threads, machine_peak);
+  table << line;
+  std::cout << "\n" << table.str();
+
+  if (const std::string path = arguments.text("markdown"); !path.empty()) std::ofstream(path) << table.str();
+  if (const std::string path = arguments.text("json"); !path.empty()) {
+    std::ofstream out(path);
+    out << "{\n";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      out << "  \"" << rows[i].name << " (" << rows[i].unit << ")\": {\"kiln\": " << rows[i].kiln << ", \"torch\": " << rows[i].torch
+          << "}" << (i + 1 < rows.size() ? ",\n" : "\n");
+    }
+    out << "}\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "kiln-bench-model: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,301 @@
+// Sequential's training loop: fit on arrays or datasets, evaluate and predict.
+//
+// Both fits reduce to one epoch loop (train()) over a BatchSource, a function that hands out the
+// epoch's batches one by one; the time spent inside it is the epoch's input wait.
+#include "kiln/model.hpp"
+
+#include "kiln/error.hpp"
+#include "kiln/progress_bar.hpp"
+#include "kiln/random.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace kiln {
+namespace {
+
+int resolve_verbose(int verbose) {
+  if (verbose != kVerboseAuto) return verbose;
+  return ProgressBar::stream_is_terminal(std::cout) ? 1 : 2;
+}
+
+}  // namespace
+
+// ---- fit -----------------------------------------------------------------------------------------
+
+void Sequential::check_fit_options(const FitOptions& options) const {
+  if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
+  if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
+    throw ValueError("validation_split must be in [0, 1), got " + std::to_string(options.validation_split));
+  }
+  if (options.validation_split > 0.0 && options.validation_data) {
+    throw ValueError("give either validation_split or validation_data, not both");
+  }
+  if (options.steps_per_epoch < 0) {
+    throw ValueError("steps_per_epoch must be positive (or 0 for a whole pass), got " + std::to_string(options.steps_per_epoch));
+  }
+}
+
+// Batches [begin, end) of `rows`, in order, copied into batch_.
+Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size) {
+  return [this, &x, &y, rows, batch_size, begin = rows.begin]() mutable -> const LabeledData* {
+    if (begin >= rows.end) return nullptr;
+    const RowRange batch{begin, std::min(begin + batch_size, rows.end)};
+    begin = batch.end;
+    copy_rows(x, batch, batch_.x);
+    copy_rows(y, batch, batch_.y);
+    return &batch_;
+  };
+}
+
+History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
+  check_compiled("fit");
+  check_pair(x, y);
+  build_from_data(x, "x");
+  check_fit_options(options);
+  if (options.steps_per_epoch > 0) throw ValueError("steps_per_epoch applies to datasets; with arrays every epoch is one pass");
+  const ValidationData* validation_data = options.validation_data ? &*options.validation_data : nullptr;
+  if (validation_data && validation_data->arrays) {
+    check_pair(validation_data->arrays->x, validation_data->arrays->y);
+    build_from_data(validation_data->arrays->x, "validation_data.x");
+  }
+  // Checked once over all the data, so an error names the sample's row in y, not in a batch.
+  (*loss_)->check_targets(output_shape().with_batch(y.rows()), y);
+  if (validation_data && validation_data->arrays) {
+    (*loss_)->check_targets(output_shape().with_batch(validation_data->arrays->y.rows()), validation_data->arrays->y);
+  }
+
+  // Keras's rule: the validation split is the *last* share of the samples, before any shuffling.
+  const int64_t sample_count = x.rows();
+  const auto train_count = static_cast<int64_t>(static_cast<double>(sample_count) * (1.0 - options.validation_split));
+  const RowRange validation_rows{train_count, sample_count};
+  if (train_count == 0) throw ValueError("no training samples left after validation_split");
+  if (options.validation_split > 0.0 && validation_rows.size() == 0) {
+    throw ValueError("validation_split " + std::to_string(options.validation_split) + " of " +
+                     std::to_string(sample_count) + " samples leaves no validation samples");
+  }
+
+  // Each epoch visits the training rows in a new order (Fisher-Yates, from fit's own generator,
+  // so a seed reproduces it) and gathers each batch's rows into batch_.
+  std::vector<int64_t> order(static_cast<size_t>(train_count));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  Rng shuffle_rng(next_seed());
+  const int64_t batch_size = options.batch_size;
+  auto start_epoch = [&]() -> BatchSource {
+    if (options.shuffle) {
+      for (int64_t i = train_count - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(i + 1)]);
+    }
+    return [this, &x, &y, &order, batch_size, train_count, begin = int64_t{0}]() mutable -> const LabeledData* {
+      if (begin >= train_count) return nullptr;
+      const int64_t end = std::min(begin + batch_size, train_count);
+      const std::span<const int64_t> rows(order.data() + begin, static_cast<size_t>(end - begin));
+      begin = end;
+      gather_rows(x, rows, batch_.x);
+      gather_rows(y, rows, batch_.y);
+      return &batch_;
+    };
+  };
+  std::function<Logs()> validate;
+  if (validation_data && validation_data->arrays) {
+    const LabeledData& v = *validation_data->arrays;
+    validate = [&] { return evaluate_batches(row_batches(v.x, v.y, {0, v.x.rows()}, batch_size), 0, 0); };
+  } else if (validation_data) {
+    validate = [&] { return evaluate(*validation_data->dataset, {.verbose = 0}); };
+  } else if (validation_rows.size() > 0) {
+    validate = [&] { return evaluate_batches(row_batches(x, y, validation_rows, batch_size), 0, 0); };
+  }
+  return train(start_epoch, (train_count + batch_size - 1) / batch_size, validate, options);
+}
+
+History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOptions& options) {
+  check_compiled("fit");
+  check_fit_options(options);
+  if (options.validation_split > 0.0) {
+    throw ValueError("validation_split needs arrays; with a dataset, pass validation_data (for example dataset.take(k))");
+  }
+  const int64_t cardinality = batches.cardinality();
+  if (cardinality == data::kInfiniteCardinality && options.steps_per_epoch == 0) {
+    throw ValueError("the training dataset repeats forever: give fit a steps_per_epoch");
+  }
+  // Without steps_per_epoch every epoch is a fresh pass (a new iteration: shuffles reshuffle);
+  // with it, one iteration runs on across epochs, as in Keras.
+  std::shared_ptr<data::Iteration<LabeledData>> iteration;
+  std::optional<LabeledData> current;
+  const int64_t steps_per_epoch = options.steps_per_epoch;
+  bool ran_out = false;
+  auto start_epoch = [&]() -> BatchSource {
+    if (!iteration || steps_per_epoch == 0) {
+      iteration.reset();  // the previous epoch's threads stop before the next epoch's start
+      iteration = std::make_shared<data::Iteration<LabeledData>>(batches.node());
+    }
+    return [&, taken = int64_t{0}]() mutable -> const LabeledData* {
+      if (steps_per_epoch > 0 && taken == steps_per_epoch) return nullptr;
+      current = iteration->next();
+      if (!current) {
+        if (steps_per_epoch > 0 && !ran_out) {
+          ran_out = true;
+          std::cerr << "Warning: your input ran out of data; interrupting training. Make sure that your dataset can "
+                       "generate at least steps_per_epoch * epochs batches (use .repeat()).\n";
+          stop_training = true;
+        }
+        iteration.reset();
+        return nullptr;
+      }
+      ++taken;
+      return &*current;
+    };
+  };
+  std::function<Logs()> validate;
+  if (options.validation_data) {
+    const ValidationData& v = *options.validation_data;
+    validate = [&] {
+      if (v.dataset) return evaluate(*v.dataset, {.verbose = 0});
+      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, {0, v.arrays->x.rows()}, options.batch_size), 0, 0);
+    };
+  }
+  const int64_t steps = steps_per_epoch > 0 ? steps_per_epoch : (cardinality >= 0 ? cardinality : 0);
+  return train(start_epoch, steps, validate, options);
+}
+
+// The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
+History Sequential::train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
+                          const std::function<Logs()>& validate, const FitOptions& options) {
+  const int verbose = resolve_verbose(options.verbose);
+  History history;
+  callbacks::ProgbarLogger progress_bar(std::cout);
+  std::vector<Callback*> callbacks;
+  for (const Shared<Callback>& callback : options.callbacks) callbacks.push_back(callback.get());
+  if (verbose > 0) callbacks.push_back(&progress_bar);
+  callbacks.push_back(&history);
+  for (Callback* callback : callbacks) {
+    callback->set_model(this);
+    callback->set_params({options.epochs, steps_per_epoch, verbose});
+  }
+
+  stop_training = false;
+  Logs logs;
+  for (Callback* callback : callbacks) callback->on_train_begin(logs);
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+    logs.clear();
+    for (Callback* callback : callbacks) callback->on_epoch_begin(epoch, logs);
+    for (Shared<Metric>& metric : metrics_) metric->reset();
+    const auto epoch_start = std::chrono::steady_clock::now();
+    std::chrono::duration<double> input_wait{0};
+    BatchSource next_batch = start_epoch();
+    double loss_sum = 0.0;
+    int64_t samples_seen = 0;
+    for (int64_t step = 0;; ++step) {
+      // The time spent getting a batch is time the model was not training: if it is a large share
+      // of the epoch, training is input-bound (prefetch, or a faster pipeline, would help).
+      const auto wait_start = std::chrono::steady_clock::now();
+      const LabeledData* batch = next_batch();
+      input_wait += std::chrono::steady_clock::now() - wait_start;
+      if (!batch) break;
+      for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
+      const double batch_loss = train_on_batch(batch->x, batch->y);
+      if (!std::isfinite(batch_loss)) {
+        throw ValueError("the loss became " + std::to_string(batch_loss) + " at epoch " + std::to_string(epoch + 1) +
+                         ", step " + std::to_string(step + 1) + ": try a lower learning rate, or check the data for NaN");
+      }
+      // Keras shows running means over the epoch so far, each batch weighted by its size.
+      loss_sum += batch_loss * static_cast<double>(batch->x.rows());
+      samples_seen += batch->x.rows();
+      logs["loss"] = loss_sum / static_cast<double>(samples_seen);
+      for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
+      for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
+    }
+    const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    logs["input_wait"] = epoch_seconds > 0 ? input_wait.count() / epoch_seconds : 0.0;
+    if (validate) {
+      for (const auto& [metric_name, value] : validate()) logs["val_" + metric_name] = value;
+    }
+    for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
+  }
+  for (Callback* callback : callbacks) callback->on_train_end(logs);
+  for (Callback* callback : callbacks) callback->set_model(nullptr);
+  return history;
+}
+
+// ---- evaluate and predict ------------------------------------------------------------------------
+
+Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options) {
+  check_compiled("evaluate");
+  check_pair(x, y);
+  build_from_data(x, "x");
+  if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
+  const int64_t steps = (x.rows() + options.batch_size - 1) / options.batch_size;
+  return evaluate_batches(row_batches(x, y, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose));
+}
+
+Logs Sequential::evaluate(const data::Dataset<LabeledData>& batches, const EvaluateOptions& options) {
+  check_compiled("evaluate");
+  data::Iteration<LabeledData> iteration(batches.node());
+  std::optional<LabeledData> current;
+  BatchSource next_batch = [&]() -> const LabeledData* {
+    current = iteration.next();
+    return current ? &*current : nullptr;
+  };
+  const int64_t cardinality = batches.cardinality();
+  if (cardinality == data::kInfiniteCardinality) throw ValueError("evaluate: the dataset repeats forever; take() a part of it");
+  return evaluate_batches(next_batch, cardinality >= 0 ? cardinality : 0, resolve_verbose(options.verbose));
+}
+
+Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, int verbose) {
+  Loss& loss = **loss_;
+  std::optional<ProgressBar> bar;
+  if (verbose > 0) {
+    bar.emplace(steps, verbose == 1 ? ProgressBar::Mode::InPlace : ProgressBar::Mode::EpochSummary, std::cout);
+  }
+  for (Shared<Metric>& metric : metrics_) metric->reset();
+  double loss_sum = 0.0;
+  int64_t samples_seen = 0, step = 0;
+  Logs logs;
+  while (const LabeledData* batch = next_batch()) {
+    if (!built_) build_from_data(batch->x, "x");
+    const Tensor& prediction = forward(batch->x, /*training=*/false);
+    loss.check_targets(prediction.shape(), batch->y);
+    loss_sum += loss.compute(prediction, batch->y, nullptr, false) * static_cast<double>(batch->x.rows());
+    samples_seen += batch->x.rows();
+    for (Shared<Metric>& metric : metrics_) metric->update(prediction, batch->y);
+    logs["loss"] = loss_sum / static_cast<double>(samples_seen);
+    for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
+    ++step;
+    if (bar && step < steps) bar->update(step, {logs.begin(), logs.end()});
+  }
+  if (bar) bar->update(step, {logs.begin(), logs.end()}, /*finalize=*/true);
+  return logs;
+}
+
+Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
+  build_from_data(x, "x");
+  if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
+  Tensor predictions(output_shape().with_batch(x.rows()));
+  const int64_t output_row_size = predictions.row_size();
+  for (int64_t begin = 0; begin < x.rows(); begin += options.batch_size) {
+    const RowRange batch{begin, std::min(begin + options.batch_size, x.rows())};
+    copy_rows(x, batch, batch_.x);
+    const Tensor& prediction = forward(batch_.x, /*training=*/false);
+    std::memcpy(predictions.data() + begin * output_row_size, prediction.data(), sizeof(float) * static_cast<size_t>(prediction.size()));
+  }
+  return predictions;
+}
+
+Tensor Sequential::predict(const data::Dataset<Tensor>& batches) {
+  if (batches.cardinality() == data::kInfiniteCardinality) throw ValueError("predict: the dataset repeats forever; take() a part of it");
+  std::vector<Tensor> outputs;
+  for (const Tensor& batch : batches) {
+    if (!built_) build_from_data(batch, "x");
+    outputs.push_back(forward(batch, /*training=*/false));
+  }
+  std::vector<Tensor> rows;
+  for (Tensor& output : outputs) {
+    for (Tensor& row : data::unstack(std::move(output))) rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return Tensor(output_shape().with_batch(0));
+  return data::stack(std::move(rows));
+}
+
+}  // namespace kiln
