@@ -1,0 +1,236 @@
+// kiln-images — trains a small network on a folder of images, one subfolder per class, through
+// image_dataset_from_directory: files are listed up front, then read, decoded and resized on the
+// pipeline's worker threads while a prefetch thread keeps batches ready for training.
+//
+// Model: Rescaling(1/255), Flatten, Dense 128 relu, Dropout 0.2, Dense <classes> softmax; Adam;
+// sparse categorical cross-entropy. Validation: a seeded share of the folder (--validation-split),
+// Keras's split rule; --test-data evaluates another folder at the end. Augmentation (--augment)
+// is off by default, as in Keras, and applies to the training batches only.
+// Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
+#include "common/arguments.hpp"
+#include "common/history_json.hpp"
+
+#include <kiln/kiln.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+namespace {
+
+constexpr const char* kProgram = "kiln-images";
+
+// "28" is 28x28; "180x240" is 180 high and 240 wide.
+kiln::image::ImageSize parse_image_size(const std::string& text) {
+  try {
+    size_t used = 0;
+    const long long height = std::stoll(text, &used);
+    long long width = height;
+    if (used < text.size()) {
+      if (text[used] != 'x' && text[used] != 'X') throw std::invalid_argument("x");
+      const std::string rest = text.substr(used + 1);
+      size_t used_width = 0;
+      width = std::stoll(rest, &used_width);
+      if (used_width != rest.size()) throw std::invalid_argument("rest");
+    }
+    if (height > 0 && width > 0) return {height, width};
+  } catch (const std::exception&) {
+  }
+  throw kiln::apps::ArgumentError("--image-size needs N or HEIGHTxWIDTH (28, 180x240), got '" + text + "'");
+}
+
+struct Augmentations {
+  bool flip = false, brightness = false, contrast = false;
+  bool any() const { return flip || brightness || contrast; }
+};
+
+// --augment: a comma-separated list of flip, brightness, contrast (or none).
+Augmentations parse_augmentations(const std::string& text) {
+  Augmentations chosen;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string name = text.substr(start, comma - start);
+    if (name == "flip") {
+      chosen.flip = true;
+    } else if (name == "brightness") {
+      chosen.brightness = true;
+    } else if (name == "contrast") {
+      chosen.contrast = true;
+    } else if (name != "none") {
+      throw kiln::apps::ArgumentError("--augment takes a list of flip, brightness, contrast (or none), got '" + name + "'");
+    }
+    start = comma + 1;
+  }
+  return chosen;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i) text += (i ? ", " : "") + names[i];
+  return text;
+}
+
+int run(int argc, char** argv) {
+  using namespace kiln;
+  apps::Arguments arguments(
+      kProgram,
+      "Trains a small dense network (Rescaling 1/255, Flatten, Dense 128 relu, Dropout 0.2, Dense softmax)\n"
+      "on a folder of images with one subfolder per class, as keras.utils.image_dataset_from_directory reads it.");
+  arguments.add_option("data", "DIR", "", "the image folder: DIR/<class_name>/<image> (required)");
+  arguments.add_option("test-data", "DIR", "", "another folder with the same classes, evaluated after training");
+  arguments.add_option("image-size", "N|HxW", "256x256", "size the images are resized to, as Keras's image_size");
+  arguments.add_option("color-mode", "MODE", "rgb", "grayscale, rgb or rgba");
+  arguments.add_option("interpolation", "METHOD", "bilinear", "bilinear or nearest");
+  arguments.add_switch("crop-to-aspect-ratio", "crop the largest centred window of the target shape before resizing");
+  arguments.add_option("epochs", "N", "5", "passes over the training images");
+  arguments.add_option("batch-size", "N", "32", "images per training step");
+  arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
+  arguments.add_option("validation-split", "SHARE", "0.2", "share of the images held out for validation (0: none)");
+  arguments.add_option("seed", "N", "random", "seed for the split, shuffling, weights, dropout and augmentation");
+  arguments.add_option("augment", "LIST", "none", "random training augmentations: flip,brightness,contrast");
+  arguments.add_switch("skip-corrupt", "skip images that cannot be decoded instead of stopping");
+  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
+  arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
+  arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
+  arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
+  arguments.add_switch("help", "show this help and exit");
+  try {
+    arguments.parse(argc, argv);
+  } catch (const apps::ArgumentError& error) {
+    std::cerr << kProgram << ": " << error.what() << "\n";
+    return 2;
+  }
+  if (arguments.flag("help")) {
+    arguments.print_help(std::cout);
+    return 0;
+  }
+
+  const std::string data_dir = arguments.text("data");
+  if (data_dir.empty()) {
+    throw apps::ArgumentError("--data DIR is required: a folder with one subfolder of images per class "
+                              "(kiln-export-images --out DIR writes Fashion-MNIST as one)");
+  }
+  for (const std::string flag : {"data", "test-data"}) {
+    const std::string dir = arguments.text(flag);
+    if (!dir.empty() && !std::filesystem::is_directory(dir)) {
+      std::cerr << kProgram << ": --" << flag << ": no such folder: " << dir << "\n";
+      return 2;
+    }
+  }
+  const image::ImageSize image_size = parse_image_size(arguments.text("image-size"));
+  const int epochs = static_cast<int>(arguments.integer("epochs"));
+  const int64_t batch_size = arguments.integer("batch-size");
+  const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
+  const double validation_split = arguments.number("validation-split");
+  const Augmentations augment = parse_augmentations(arguments.text("augment"));
+  if (epochs < 1 || batch_size < 1) throw apps::ArgumentError("--epochs and --batch-size must be at least 1");
+  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
+  // The split needs a seed so its two subsets never overlap; without --seed, one is drawn and shown.
+  const uint64_t seed = arguments.has("seed") ? static_cast<uint64_t>(arguments.integer("seed")) : std::random_device{}();
+  if (!arguments.has("seed")) std::cout << "Seed: " << seed << " (pass --seed " << seed << " to repeat this run)\n";
+  set_random_seed(seed);
+
+  // The pipeline ends with our own prefetch, so the augmentation map (serial, so a seeded run
+  // repeats exactly) runs on the prefetch thread, not on the training thread.
+  const image::ImageDirectoryOptions options{
+      .color_mode = image::color_mode_from_name(arguments.text("color-mode")),
+      .batch_size = batch_size,
+      .image_size = image_size,
+      .seed = seed,
+      .validation_split = validation_split,
+      .subset = validation_split > 0.0 ? image::Subset::Both : image::Subset::All,
+      .interpolation = image::interpolation_from_name(arguments.text("interpolation")),
+      .crop_to_aspect_ratio = arguments.flag("crop-to-aspect-ratio"),
+      .skip_corrupt = arguments.flag("skip-corrupt"),
+      .prefetch = false,
+  };
+  const image::ImageDatasets found = image::image_dataset_from_directory(data_dir, options);
+  const std::vector<std::string> class_names = found.class_names;
+  std::cout << "Classes: " << joined(class_names) << "\n";
+  if (class_names.size() < 2) throw ValueError("a classifier needs at least 2 classes, " + data_dir + " has " + std::to_string(class_names.size()));
+
+  const bool prefetch = !arguments.flag("no-prefetch");
+  data::Dataset<LabeledData> train = found.dataset;
+  if (augment.any()) {
+    auto rng = std::make_shared<Rng>(mix64(seed ^ 0xA0A0A0A0u));
+    train = train.map([rng, augment](LabeledData batch) {
+      if (augment.flip) batch.x = image::random_flip_left_right(batch.x, rng->next());
+      if (augment.brightness) batch.x = image::random_brightness(batch.x, /*max_delta=*/25.5f, rng->next());
+      if (augment.contrast) batch.x = image::random_contrast(batch.x, /*lower=*/0.8f, /*upper=*/1.2f, rng->next());
+      return batch;
+    });
+  }
+  if (prefetch) train = train.prefetch(data::AUTOTUNE);
+  std::optional<data::Dataset<LabeledData>> validation;
+  if (found.validation) {
+    validation = *found.validation;
+    if (prefetch) validation = validation->prefetch(data::AUTOTUNE);
+  }
+
+  const int64_t channels = image::channels_of(options.color_mode);
+  Sequential model({
+      layers::Rescaling(1.0f / 255.0f, 0.0f, Shape{image_size.height, image_size.width, channels}),
+      layers::Flatten(),
+      layers::Dense(128, Activation::ReLU),
+      layers::Dropout(0.2f),
+      layers::Dense(static_cast<int64_t>(class_names.size()), Activation::Softmax),
+  });
+  model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+  model.summary();
+
+  FitOptions fit_options{.epochs = epochs};
+  if (validation) fit_options.validation_data = *validation;
+  const History history = model.fit(train, fit_options);
+
+  // The final evaluation: --test-data, else the validation subset (what kiln-mnist's "test" is).
+  Logs final_logs;
+  if (const std::string test_dir = arguments.text("test-data"); !test_dir.empty()) {
+    image::ImageDirectoryOptions test_options = options;
+    test_options.class_names = class_names;
+    test_options.shuffle = false;
+    test_options.validation_split = 0.0;
+    test_options.subset = image::Subset::All;
+    test_options.prefetch = prefetch;
+    const image::ImageDatasets test = image::image_dataset_from_directory(test_dir, test_options);
+    final_logs = model.evaluate(test.dataset, {.verbose = 0});
+    std::printf("Test loss: %.4f - test accuracy: %.4f\n", final_logs.at("loss"), final_logs.at("accuracy"));
+  } else if (validation) {
+    final_logs = model.evaluate(*validation, {.verbose = 0});
+    std::printf("Validation loss: %.4f - validation accuracy: %.4f\n", final_logs.at("loss"), final_logs.at("accuracy"));
+  }
+  if (!history.epoch_seconds.empty()) {
+    std::vector<double> seconds = history.epoch_seconds;
+    std::sort(seconds.begin(), seconds.end());
+    std::printf("Epoch time: median %.2f s over %zu epochs (%d threads)\n", seconds[seconds.size() / 2], seconds.size(),
+                num_threads());
+  }
+  if (found.dataset.skipped->count() > 0) {
+    std::cout << "Skipped " << found.dataset.skipped->count() << " corrupt or empty image files\n";
+  }
+
+  if (const std::string path = arguments.text("save"); !path.empty()) {
+    model.save_weights(path);
+    std::cout << "Saved weights to " << path << "\n";
+  }
+  if (const std::string path = arguments.text("history-json"); !path.empty()) {
+    apps::write_history_json(path, history, final_logs);
+    std::cout << "Wrote history to " << path << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const kiln::apps::ArgumentError& error) {
+    std::cerr << kProgram << ": " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << kProgram << ": error: " << error.what() << "\n";
+    return 1;
+  }
+}
