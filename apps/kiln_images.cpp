@@ -5,7 +5,8 @@
 // Model: Rescaling(1/255), Flatten, Dense 128 relu, Dropout 0.2, Dense <classes> softmax; Adam;
 // sparse categorical cross-entropy. Validation: a seeded share of the folder (--validation-split),
 // Keras's split rule; --test-data evaluates another folder at the end. Augmentation (--augment)
-// is off by default, as in Keras, and applies to the training batches only.
+// is off by default, as in Keras, and applies to the training batches only. By default the model
+// gets all cores but one for its math: decoding needs the other (docs/images.md has the figures).
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
 #include "common/history_json.hpp"
@@ -91,7 +92,7 @@ int run(int argc, char** argv) {
   arguments.add_option("seed", "N", "random", "seed for the split, shuffling, weights, dropout and augmentation");
   arguments.add_option("augment", "LIST", "none", "random training augmentations: flip,brightness,contrast");
   arguments.add_switch("skip-corrupt", "skip images that cannot be decoded instead of stopping");
-  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
+  arguments.add_option("threads", "N", "all cores but one", "OpenMP threads for the model's math (the rest decode images)");
   arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
@@ -126,7 +127,9 @@ int run(int argc, char** argv) {
   const double validation_split = arguments.number("validation-split");
   const Augmentations augment = parse_augmentations(arguments.text("augment"));
   if (epochs < 1 || batch_size < 1) throw apps::ArgumentError("--epochs and --batch-size must be at least 1");
-  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
+  // Decoding images takes more CPU than this small model's training (docs/images.md has the
+  // figures), so by default one core is left to the pipeline's threads.
+  set_num_threads(arguments.has("threads") ? static_cast<int>(arguments.integer("threads")) : std::max(1, num_threads() - 1));
   // The split needs a seed so its two subsets never overlap; without --seed, one is drawn and shown.
   const uint64_t seed = arguments.has("seed") ? static_cast<uint64_t>(arguments.integer("seed")) : std::random_device{}();
   if (!arguments.has("seed")) std::cout << "Seed: " << seed << " (pass --seed " << seed << " to repeat this run)\n";
@@ -203,8 +206,8 @@ int run(int argc, char** argv) {
   if (!history.epoch_seconds.empty()) {
     std::vector<double> seconds = history.epoch_seconds;
     std::sort(seconds.begin(), seconds.end());
-    std::printf("Epoch time: median %.2f s over %zu epochs (%d threads)\n", seconds[seconds.size() / 2], seconds.size(),
-                num_threads());
+    std::printf("Epoch time: median %.2f s over %zu epochs (%d model thread%s)\n", seconds[seconds.size() / 2], seconds.size(),
+                num_threads(), num_threads() == 1 ? "" : "s");
   }
   if (found.dataset.skipped->count() > 0) {
     std::cout << "Skipped " << found.dataset.skipped->count() << " corrupt or empty image files\n";

@@ -12,7 +12,8 @@
 //            Dropout 0.2, Dense softmax; Adam), and the share of it spent waiting for input, for
 //            three pipelines: decoding serial without prefetch (everything on the training thread),
 //            decoding in a parallel map (AUTOTUNE) without prefetch, and the default
-//            (parallel map and prefetch(AUTOTUNE)).
+//            (parallel map and prefetch(AUTOTUNE)). --threads sets the model's OpenMP threads: on a
+//            2-core machine, 1 leaves a core to the decoding.
 // --json PATH writes the same figures as JSON.
 #include "../../apps/common/arguments.hpp"
 
@@ -129,6 +130,7 @@ int run(int argc, char** argv) {
   arguments.add_option("color-mode", "MODE", "grayscale", "grayscale, rgb or rgba");
   arguments.add_option("epochs", "N", "3", "training epochs per pipeline set-up (the median is reported)");
   arguments.add_option("repeats", "N", "3", "timed passes per decoding figure (the median is reported)");
+  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
   arguments.add_switch("help", "show this help and exit");
   try {
@@ -141,6 +143,7 @@ int run(int argc, char** argv) {
     arguments.print_help(std::cout);
     return 0;
   }
+  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
   const int epochs = static_cast<int>(arguments.integer("epochs"));
   const int repeats = static_cast<int>(arguments.integer("repeats"));
   const int64_t side = arguments.integer("image-size");
@@ -186,7 +189,8 @@ int run(int argc, char** argv) {
   const EpochFigures serial = train_epochs(dir, pipeline_options(size, color_mode, 1, false), epochs);
   const EpochFigures parallel = train_epochs(dir, pipeline_options(size, color_mode, data::AUTOTUNE, false), epochs);
   const EpochFigures prefetched = train_epochs(dir, pipeline_options(size, color_mode, data::AUTOTUNE, true), epochs);
-  std::printf("training epoch (median of %d), %lld images:\n", epochs, static_cast<long long>(file_count));
+  std::printf("training epoch (median of %d), %lld images, %d OpenMP threads for the model:\n", epochs,
+              static_cast<long long>(file_count), num_threads());
   std::printf("  serial decode, no prefetch          %6.2f s  input_wait %.2f\n", serial.seconds, serial.input_wait);
   std::printf("  parallel decode, no prefetch        %6.2f s  input_wait %.2f\n", parallel.seconds, parallel.input_wait);
   std::printf("  parallel decode + prefetch (default) %5.2f s  input_wait %.2f\n", prefetched.seconds, prefetched.input_wait);
@@ -195,6 +199,7 @@ int run(int argc, char** argv) {
     std::ofstream out(path);
     out << "{\"files\": " << file_count << ", \"classes\": " << listed.class_names.size() << ", \"image_size\": " << side
         << ", \"batch_size\": " << kBatchSize << ", \"cores\": " << std::thread::hardware_concurrency()
+        << ", \"model_threads\": " << num_threads()
         << ", \"load_average_at_start\": " << json_number(load_at_start) << ", \"listing_s\": " << json_number(listing_seconds)
         << ",\n\"decode_images_per_s\": {\"threads_1\": " << json_number(rate_1) << ", \"threads_2\": " << json_number(rate_2)
         << "},\n\"epoch_s\": {\"serial_no_prefetch\": " << json_number(serial.seconds)

@@ -10,8 +10,11 @@
 #include "kiln/error.hpp"
 #include "kiln/random.hpp"
 
+#include <fcntl.h>
 #include <stb_image.h>
 #include <stb_image_write.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -202,20 +205,31 @@ void check_size(ImageSize size, const char* op) {
 
 // ---- reading, decoding, saving -------------------------------------------------------------------
 
+// POSIX calls rather than std::ifstream and std::filesystem: one open, one fstat, the reads and a
+// close. For a small image that is half the syscalls, and reading the file is about half the cost
+// of loading a 28x28 PNG.
 std::vector<uint8_t> read_file(const std::string& path) {
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (error || !std::filesystem::exists(status)) {
-    throw FileError("cannot read " + path + ": " + (error ? error.message() : "no such file"));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw FileError("cannot read " + path + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) throw FileError("cannot read " + path + ": " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw FileError("cannot read " + path + ": it is a folder, not a file");
+  std::vector<uint8_t> bytes(static_cast<size_t>(std::max<off_t>(info.st_size, 0)));
+  size_t filled = 0;
+  while (true) {
+    if (filled == bytes.size()) bytes.resize(std::max<size_t>(2 * bytes.size(), 4096));  // the file grew, or has no size
+    const ssize_t got = ::read(fd, bytes.data() + filled, bytes.size() - filled);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw FileError("error while reading " + path + ": " + std::strerror(errno));
+    if (got == 0) break;
+    filled += static_cast<size_t>(got);
+    if (filled == static_cast<size_t>(info.st_size)) break;  // all of it: no read just to see the end
   }
-  if (std::filesystem::is_directory(status)) throw FileError("cannot read " + path + ": it is a folder, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FileError("cannot open " + path + ": " + std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  if (const auto size = std::filesystem::file_size(path, error); !error) bytes.reserve(size);
-  char buffer[1 << 16];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) bytes.insert(bytes.end(), buffer, buffer + in.gcount());
-  if (in.bad()) throw FileError("error while reading " + path + ": " + std::strerror(errno));
+  bytes.resize(filled);
   return bytes;
 }
 

@@ -11,9 +11,10 @@
 // an empty class folder or an empty file fails before training starts. Each image is read,
 // decoded and resized lazily, in a parallel map on the pipeline's worker threads, and a prefetch
 // thread keeps batches ready while the model trains: the pipeline is
-//   range(files) -> shuffle(batch_size * 8, seed) -> map(load_image, AUTOTUNE) -> batch -> prefetch(AUTOTUNE).
-// A file that turns out corrupt when decoded is a PipelineError naming it (or is skipped with
-// skip_corrupt). Pixels are float32 on the 0-255 scale, as Keras gives them; put
+//   range(files) -> shuffle(batch_size * 8, seed) -> batch -> map(load_image on each, AUTOTUNE) -> prefetch(AUTOTUNE),
+// which gives the batches of Keras's map-then-batch with one hand-off between threads per batch
+// instead of per file. A file that turns out corrupt when decoded is a PipelineError naming it
+// (or is skipped with skip_corrupt). Pixels are float32 on the 0-255 scale, as Keras gives them; put
 // layers::Rescaling(1 / 255.f) first in the model.
 #pragma once
 
