@@ -7,6 +7,7 @@
 // while the model trains (--no-prefetch turns that off, to show the difference).
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/run_app.hpp"
 #include "common/history_json.hpp"
 #include "common/idx_batches.hpp"
 
@@ -44,12 +45,7 @@ int run(int argc, char** argv) {
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   arguments.add_switch("help", "show this help and exit");
-  try {
-    arguments.parse(argc, argv);
-  } catch (const apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  }
+  arguments.parse(argc, argv);  // bad flags become one line and status 2, in run_app
   if (arguments.flag("help")) {
     arguments.print_help(std::cout);
     return 0;
@@ -113,14 +109,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const kiln::apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    std::cerr << kProgram << ": error: " << error.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::apps::run_app(kProgram, run, argc, argv); }

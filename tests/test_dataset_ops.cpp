@@ -6,6 +6,8 @@
 // (test_pipeline_threads.cpp, test_fit_dataset.cpp).
 #include <doctest/doctest.h>
 
+#include "temporary_directory.hpp"
+
 #include <kiln/kiln.hpp>
 
 #include <algorithm>
@@ -73,36 +75,7 @@ class CerrCapture {
   std::ostringstream captured_;
   std::streambuf* previous_;
 };
-
-// A fresh, empty directory under the system's temporary directory, removed with its contents.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("kiln_test_dataset_ops_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // The names of the files in it, sorted.
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
+using kiln::testing::TemporaryDirectory;
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 #include "kiln/error.hpp"
 
 #include <doctest/doctest.h>
+
+#include "temporary_directory.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -23,29 +25,7 @@ using kiln::Shape;
 using kiln::datasets::load_idx;
 using kiln::datasets::read_idx;
 using Bytes = std::vector<uint8_t>;
-
-// A fresh directory under the system's temp directory, removed with everything in it.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::random_device entropy;
-    path_ = std::filesystem::temp_directory_path() /
-            ("kiln_test_idx_" + std::to_string(getpid()) + "_" + std::to_string(entropy()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using kiln::testing::TemporaryDirectory;
 
 // An IDX file: magic 0, 0, type, rank; big-endian uint32 dims; then `data` as given (which
 // the tests make too short or too long on purpose).

@@ -6,6 +6,8 @@
 #include "kiln/error.hpp"
 
 #include <doctest/doctest.h>
+
+#include "temporary_directory.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -26,33 +28,7 @@ using kiln::io::NamedArray;
 using kiln::io::read_npz;
 using kiln::io::write_npz;
 using Bytes = std::vector<unsigned char>;
-
-// A fresh directory under the system's temp directory, removed with everything in it.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::random_device entropy;
-    path_ = std::filesystem::temp_directory_path() /
-            ("kiln_test_npz_" + std::to_string(getpid()) + "_" + std::to_string(entropy()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) names.push_back(entry.path().filename());
-    return names;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using kiln::testing::TemporaryDirectory;
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream file(path, std::ios::binary);

@@ -10,6 +10,7 @@
 // W1 and W2 run in child processes (this program with --child), so peak memory and start-up are
 // each workload's own. PyTorch runs bench/peers/torch_model.py with Debian's OpenMP OpenBLAS.
 #include "../../apps/common/arguments.hpp"
+#include "../../apps/common/run_app.hpp"
 #include "../../apps/common/idx_batches.hpp"
 #include "../common/flat_json.hpp"
 
@@ -321,11 +322,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& error) {
-    std::cerr << "kiln-bench-model: " << error.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::apps::run_app("kiln-bench-model", run, argc, argv); }
