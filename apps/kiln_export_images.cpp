@@ -7,6 +7,7 @@
 // test/ folders under OUT are never overwritten. Errors print one line and exit non-zero: 2 for
 // bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/run_app.hpp"
 
 #include <kiln/kiln.hpp>
 
@@ -150,8 +151,7 @@ int run(int argc, char** argv) {
     std::cout << "Wrote " << written << " images to " << target.string() << "/ (" << class_names.size() << " classes)\n";
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%lld images in %.1f s (%.0f images/s)\n", static_cast<long long>(total), seconds,
-              static_cast<double>(total) / seconds);
+  std::printf("%lld images in %.1f s, reading the IDX files included\n", static_cast<long long>(total), seconds);
   std::cout << "Train on them with: kiln-images --data " << (fs::path(out_dir) / "train").string() << " --test-data "
             << (fs::path(out_dir) / "test").string() << " --image-size " << image_shape.str()
             << " --color-mode grayscale\n";
@@ -160,14 +160,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const kiln::apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    std::cerr << kProgram << ": error: " << error.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::apps::run_app(kProgram, run, argc, argv); }

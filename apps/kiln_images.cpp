@@ -9,6 +9,7 @@
 // gets all cores but one for its math: decoding needs the other (docs/images.md has the figures).
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/run_app.hpp"
 #include "common/history_json.hpp"
 
 #include <kiln/kiln.hpp>
@@ -226,14 +227,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const kiln::apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    std::cerr << kProgram << ": error: " << error.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::apps::run_app(kProgram, run, argc, argv); }

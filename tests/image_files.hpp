@@ -3,13 +3,13 @@
 // Pixels are given as bytes in [height, width, channels] order, as kiln's images hold them.
 #pragma once
 
+#include "temporary_directory.hpp"
+
 #include <doctest/doctest.h>
 #include <stb_image_write.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -21,33 +21,15 @@ namespace kiln_test {
 
 using Bytes = std::vector<uint8_t>;
 
-// A fresh folder under the system's temp directory, removed with everything in it.
-class TemporaryFolder {
+// A temporary folder (temporary_directory.hpp) whose file() also creates the folders on the way,
+// so a test writes "animals/cat/a.png" in one call.
+class TemporaryFolder : public kiln::testing::TemporaryDirectory {
  public:
-  TemporaryFolder() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("kiln_test_images_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryFolder(const TemporaryFolder&) = delete;
-  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
-
-  std::string path() const { return path_.string(); }
-  // The path of `relative` inside the folder, creating its parent folders.
   std::string file(const std::string& relative) const {
-    const std::filesystem::path full = path_ / relative;
+    const std::filesystem::path full = std::filesystem::path(path()) / relative;
     std::filesystem::create_directories(full.parent_path());
     return full.string();
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 inline void write_bytes(const std::string& path, const Bytes& bytes) {

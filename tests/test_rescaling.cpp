@@ -8,12 +8,11 @@
 #include "kiln/layers/flatten.hpp"
 #include "kiln/model.hpp"
 #include "kiln/random.hpp"
+#include "temporary_directory.hpp"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 #include <random>
 #include <sstream>
 #include <string>
@@ -96,8 +95,8 @@ TEST_CASE("Rescaling: a declared input shape is checked") {
 }
 
 TEST_CASE("Rescaling: save/load round trip of a model that starts with it; summary shows it") {
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("kiln_test_rescaling_" + std::to_string(getpid()) + ".weights.npz");
+  const kiln::testing::TemporaryDirectory folder;
+  const std::string path = folder.file("model.weights.npz");
   auto make_model = [](uint64_t seed) {
     kiln::set_random_seed(seed);
     return kiln::Sequential({
@@ -112,20 +111,19 @@ TEST_CASE("Rescaling: save/load round trip of a model that starts with it; summa
   std::ostringstream summary;
   saved.summary(summary);
   CHECK(summary.str().find("rescaling (Rescaling)") != std::string::npos);
-  saved.save_weights(path.string());
-  const std::vector<kiln::io::NamedArray> arrays = kiln::io::read_npz(path.string());
+  saved.save_weights(path);
+  const std::vector<kiln::io::NamedArray> arrays = kiln::io::read_npz(path);
   REQUIRE(arrays.size() == 4);  // Rescaling has no weights: only the two Dense layers'
   CHECK(arrays[0].name == "dense/kernel");
   CHECK(arrays[0].shape == Shape{12, 5});
 
   kiln::Sequential loaded = make_model(2);
   CHECK(loaded.get_weights() != saved.get_weights());
-  loaded.load_weights(path.string());
+  loaded.load_weights(path);
   CHECK(loaded.get_weights() == saved.get_weights());
   const Tensor x = random_tensor(Shape{6, 4, 3, 1}, 3, 0.0f, 255.0f);
   const Tensor expected = saved.predict(x);
   const Tensor actual = loaded.predict(x);
   CHECK(std::vector<float>(actual.values().begin(), actual.values().end()) ==
         std::vector<float>(expected.values().begin(), expected.values().end()));
-  std::filesystem::remove(path);
 }

@@ -16,6 +16,7 @@
 //            2-core machine, 1 leaves a core to the decoding.
 // --json PATH writes the same figures as JSON.
 #include "../../apps/common/arguments.hpp"
+#include "../../apps/common/run_app.hpp"
 
 #include <kiln/kiln.hpp>
 
@@ -215,14 +216,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const kiln::apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    std::cerr << kProgram << ": error: " << error.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return kiln::apps::run_app(kProgram, run, argc, argv); }
