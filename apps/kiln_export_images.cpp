@@ -96,16 +96,7 @@ int run(int argc, char** argv) {
   arguments.add_option("format", "EXT", "png", "png, jpg or bmp");
   arguments.add_option("limit", "N", "all", "write only the first N images of each split");
   arguments.add_switch("help", "show this help and exit");
-  try {
-    arguments.parse(argc, argv);
-  } catch (const apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  }
-  if (arguments.flag("help")) {
-    arguments.print_help(std::cout);
-    return 0;
-  }
+  if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   const std::string out_dir = arguments.text("out");
   if (out_dir.empty()) throw apps::ArgumentError("--out DIR is required: the folder to write train/ and test/ into");
   const std::string format = arguments.text("format");

@@ -98,16 +98,7 @@ int run(int argc, char** argv) {
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   arguments.add_switch("help", "show this help and exit");
-  try {
-    arguments.parse(argc, argv);
-  } catch (const apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  }
-  if (arguments.flag("help")) {
-    arguments.print_help(std::cout);
-    return 0;
-  }
+  if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
   const std::string data_dir = arguments.text("data");
   if (data_dir.empty()) {

@@ -45,11 +45,7 @@ int run(int argc, char** argv) {
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   arguments.add_switch("help", "show this help and exit");
-  arguments.parse(argc, argv);  // bad flags become one line and status 2, in run_app
-  if (arguments.flag("help")) {
-    arguments.print_help(std::cout);
-    return 0;
-  }
+  if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
   const std::string data_dir = arguments.text("data");
   if (!idx_files_present(data_dir)) {

@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
+
 #include "temporary_directory.hpp"
 #include <unistd.h>
 #include <zlib.h>
@@ -20,6 +22,8 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::contains;
 
 using kiln::Shape;
 using kiln::datasets::load_idx;
@@ -67,7 +71,6 @@ std::string file_error_message(Action action) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Writes an MNIST-layout directory: `train_count` and `test_count` images of rows x cols
 // (pixel i of the whole file is i mod 256) and labels i mod 10. Train files are plain, test

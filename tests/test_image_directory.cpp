@@ -13,6 +13,8 @@
 #include "kiln/model.hpp"
 
 #include <doctest/doctest.h>
+
+#include "error_message.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,9 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::error_message;
+using kiln::testing::contains;
 
 using kiln::FileError;
 using kiln::LabeledData;
@@ -107,17 +112,7 @@ std::vector<int> file_numbers(const kiln::data::Dataset<LabeledData>& dataset) {
   return numbers;
 }
 
-std::string error_message(auto action) {
-  try {
-    action();
-  } catch (const kiln::Error& error) {
-    return error.what();
-  }
-  FAIL("expected a kiln::Error");
-  return "";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::vector<std::string> relative(const std::vector<std::string>& paths, const std::string& root) {
   std::vector<std::string> out;

@@ -9,12 +9,17 @@
 
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
+
 #include <cmath>
 #include <set>
 #include <string>
 #include <vector>
 
 namespace {
+
+using kiln::testing::error_message;
+using kiln::testing::contains;
 
 using kiln::FileError;
 using kiln::Shape;
@@ -35,17 +40,7 @@ Tensor counting_image(int64_t height, int64_t width, int64_t channels, float ste
   return t;
 }
 
-std::string error_message(auto action) {
-  try {
-    action();
-  } catch (const kiln::Error& error) {
-    return error.what();
-  }
-  FAIL("expected a kiln::Error");
-  return "";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 void check_close(const Tensor& actual, const std::vector<float>& expected, double tolerance = 1e-5) {
   REQUIRE(actual.size() == static_cast<int64_t>(expected.size()));

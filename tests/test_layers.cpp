@@ -20,6 +20,8 @@
 #include "kiln/tensor.hpp"
 
 #include <doctest/doctest.h>
+
+#include "error_message.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,9 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::error_message;
+using kiln::testing::contains;
 
 using kiln::Activation;
 using kiln::Layer;
@@ -179,18 +184,7 @@ void set_dense_parameters(Dense& dense, const std::vector<float>& kernel, const 
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
-template <class Action>
-std::string error_message(Action action) {
-  try {
-    action();
-  } catch (const kiln::Error& error) {
-    return error.what();
-  }
-  FAIL("expected a kiln::Error");
-  return "";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -14,6 +14,8 @@
 
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +26,9 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::error_message;
+using kiln::testing::contains;
 
 using kiln::Activation;
 using kiln::Shape;
@@ -128,18 +133,7 @@ void check_fused_gradient(kiln::Loss& loss, const Tensor& logits, const Tensor& 
                   logits, [&](const Tensor& z) { return loss.compute(activation(z), y_true, nullptr, false); }, eps));
 }
 
-template <class Error, class Action>
-std::string error_message(Action action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  FAIL("expected the error was not thrown");
-  return "";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

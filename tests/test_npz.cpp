@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
+
 #include "temporary_directory.hpp"
 #include <unistd.h>
 #include <zlib.h>
@@ -22,6 +24,8 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::contains;
 
 using kiln::Shape;
 using kiln::io::NamedArray;
@@ -70,7 +74,6 @@ std::string file_error_message(Action action) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A .npy file written independently of kiln: version 1.0, dict padded to a 64-byte boundary.
 Bytes make_npy(const std::string& dict, const Bytes& data) {

@@ -7,12 +7,16 @@
 
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace {
+
+using kiln::testing::contains;
 
 using kiln::Shape;
 using kiln::ShapeError;
@@ -30,7 +34,6 @@ std::string shape_error_message(Action action) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // 0, 1, 2, ... count - 1
 std::vector<float> counting(int64_t count) {

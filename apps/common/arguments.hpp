@@ -5,6 +5,7 @@
 // ArgumentError whose message the app prints before exiting with status 2.
 #pragma once
 
+#include <iostream>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -30,28 +31,15 @@ class Arguments {
   }
   void add_switch(const std::string& name, const std::string& help) { flags_.push_back({name, "", "", help, false}); }
 
-  // Parses argv; throws ArgumentError on an unknown flag or a missing value.
-  void parse(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-      std::string word = argv[i];
-      if (word.rfind("--", 0) != 0) throw ArgumentError("unexpected argument '" + word + "' (flags start with --)");
-      std::optional<std::string> inline_value;
-      if (const size_t equals = word.find('='); equals != std::string::npos) {
-        inline_value = word.substr(equals + 1);
-        word = word.substr(0, equals);
-      }
-      const Flag* flag = find(word.substr(2));
-      if (!flag) throw ArgumentError("unknown flag '" + word + "' (see --help)");
-      if (!flag->takes_value) {
-        if (inline_value) throw ArgumentError(word + " takes no value");
-        values_[flag->name] = "true";
-      } else if (inline_value) {
-        values_[flag->name] = *inline_value;
-      } else {
-        if (i + 1 >= argc) throw ArgumentError(word + " needs a value: " + word + " " + flag->value_name);
-        values_[flag->name] = argv[++i];
-      }
+  // Parses argv; throws ArgumentError on an unknown flag or a missing value. Returns false when
+  // --help was given: the help is printed, and the program should exit with status 0.
+  bool parse(int argc, char** argv) {
+    read(argc, argv);
+    if (find("help") && flag("help")) {
+      print_help(std::cout);
+      return false;
     }
+    return true;
   }
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
@@ -94,6 +82,30 @@ class Arguments {
   }
 
  private:
+  void read(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string word = argv[i];
+      if (word.rfind("--", 0) != 0) throw ArgumentError("unexpected argument '" + word + "' (flags start with --)");
+      std::optional<std::string> inline_value;
+      if (const size_t equals = word.find('='); equals != std::string::npos) {
+        inline_value = word.substr(equals + 1);
+        word = word.substr(0, equals);
+      }
+      const Flag* flag = find(word.substr(2));
+      if (!flag) throw ArgumentError("unknown flag '" + word + "' (see --help)");
+      if (!flag->takes_value) {
+        if (inline_value) throw ArgumentError(word + " takes no value");
+        values_[flag->name] = "true";
+      } else if (inline_value) {
+        values_[flag->name] = *inline_value;
+      } else {
+        if (i + 1 >= argc) throw ArgumentError(word + " needs a value: " + word + " " + flag->value_name);
+        values_[flag->name] = argv[++i];
+      }
+    }
+  }
+
+
   struct Flag {
     std::string name, value_name, default_value, help;
     bool takes_value;

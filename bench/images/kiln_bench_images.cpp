@@ -134,16 +134,7 @@ int run(int argc, char** argv) {
   arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
   arguments.add_switch("help", "show this help and exit");
-  try {
-    arguments.parse(argc, argv);
-  } catch (const apps::ArgumentError& error) {
-    std::cerr << kProgram << ": " << error.what() << "\n";
-    return 2;
-  }
-  if (arguments.flag("help")) {
-    arguments.print_help(std::cout);
-    return 0;
-  }
+  if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
   const int epochs = static_cast<int>(arguments.integer("epochs"));
   const int repeats = static_cast<int>(arguments.integer("repeats"));

@@ -194,11 +194,7 @@ int run(int argc, char** argv) {
   arguments.add_option("child", "w1|w2", "", "(internal) run one workload and print its figures");
   arguments.add_option("launched", "SECONDS", "0", "(internal) when the parent launched the child");
   arguments.add_switch("help", "show this help");
-  arguments.parse(argc, argv);
-  if (arguments.flag("help")) {
-    arguments.print_help(std::cout);
-    return 0;
-  }
+  if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   const std::string data_dir = arguments.text("data");
   const int threads = static_cast<int>(arguments.integer("threads"));
   const int epochs = static_cast<int>(arguments.integer("epochs"));
