@@ -17,6 +17,8 @@
 
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -24,6 +26,8 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::StreamCapture;
 
 using kiln::Activation;
 using kiln::History;
@@ -83,20 +87,6 @@ bool weights_all_equal(const Sequential& model, float value) {
   return true;
 }
 
-// Redirects a stream into a string for the lifetime of the capture.
-class CaptureStream {
- public:
-  explicit CaptureStream(std::ostream& stream) : stream_(stream), saved_(stream.rdbuf(captured_.rdbuf())) {}
-  ~CaptureStream() { stream_.rdbuf(saved_); }
-  CaptureStream(const CaptureStream&) = delete;
-  CaptureStream& operator=(const CaptureStream&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostream& stream_;
-  std::ostringstream captured_;
-  std::streambuf* saved_;
-};
 
 // Counts fit()'s calls, snapshots the weights at each epoch's end, and can stop training.
 class Recorder : public kiln::Callback {
@@ -230,7 +220,7 @@ TEST_CASE("EarlyStopping: start_from_epoch ignores the first epochs") {
 TEST_CASE("EarlyStopping: a monitor fit does not report warns and never stops") {
   TinyModel tiny;
   EarlyStopping missing({.monitor = "val_auc", .patience = 0});
-  CaptureStream errors(std::cerr);
+  StreamCapture errors(std::cerr);
   const size_t arena_size = tiny.model.get_weights().size();
   missing.set_model(&tiny.model);
   missing.on_train_begin({});
@@ -246,7 +236,7 @@ TEST_CASE("EarlyStopping: a monitor fit does not report warns and never stops") 
 
 TEST_CASE("EarlyStopping: verbose prints Keras's messages") {
   TinyModel tiny;
-  CaptureStream out(std::cout);
+  StreamCapture out(std::cout);
   EarlyStopping verbose({.monitor = "val_loss", .patience = 1, .verbose = 1, .restore_best_weights = true});
   REQUIRE(feed(verbose, tiny.model, "val_loss", {1.0, 0.5, 0.6, 0.7}) == 2);
   CHECK(out.text() == "Epoch 3: early stopping\nRestoring model weights from the end of the best epoch: 2.\n");
@@ -254,13 +244,13 @@ TEST_CASE("EarlyStopping: verbose prints Keras's messages") {
 
 TEST_CASE("EarlyStopping: verbose, without an early stop, reports only the restore") {
   TinyModel tiny;
-  CaptureStream out(std::cout);
+  StreamCapture out(std::cout);
   EarlyStopping verbose({.monitor = "val_loss", .patience = 5, .verbose = 1, .restore_best_weights = true});
   REQUIRE(feed(verbose, tiny.model, "val_loss", {1.0, 0.5, 0.6}) == -1);
   CHECK(out.text() == "Restoring model weights from the end of the best epoch: 2.\n");
 
   EarlyStopping no_restore({.monitor = "val_loss", .patience = 5, .verbose = 1});
-  CaptureStream nothing(std::cout);
+  StreamCapture nothing(std::cout);
   REQUIRE(feed(no_restore, tiny.model, "val_loss", {1.0, 0.5, 0.6}) == -1);
   CHECK(nothing.text().empty());
 }

@@ -6,6 +6,8 @@
 // (test_pipeline_threads.cpp, test_fit_dataset.cpp).
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include "temporary_directory.hpp"
 
 #include <kiln/kiln.hpp>
@@ -25,6 +27,8 @@ using namespace kiln;
 namespace fs = std::filesystem;
 
 namespace {
+
+using kiln::testing::StreamCapture;
 
 // ---- helpers ----------------------------------------------------------------------------------
 
@@ -62,19 +66,6 @@ Tensor numbered(int64_t rows, int64_t columns) {
   return t;
 }
 
-// std::cerr redirected into a string for the object's lifetime.
-class CerrCapture {
- public:
-  CerrCapture() : previous_(std::cerr.rdbuf(captured_.rdbuf())) {}
-  ~CerrCapture() { std::cerr.rdbuf(previous_); }
-  CerrCapture(const CerrCapture&) = delete;
-  CerrCapture& operator=(const CerrCapture&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostringstream captured_;
-  std::streambuf* previous_;
-};
 using kiln::testing::TemporaryDirectory;
 
 }  // namespace
@@ -484,7 +475,7 @@ TEST_CASE("cache() in memory: a partial first pass is discarded with a warning, 
     return v;
   }).cache();
   {
-    CerrCapture capture;
+    StreamCapture capture(std::cerr);
     CHECK(elements_of(cached.take(2)) == "[0, 1]");
     CHECK(capture.text().find("Warning") != std::string::npos);
     CHECK(capture.text().find("discarded") != std::string::npos);
@@ -492,7 +483,7 @@ TEST_CASE("cache() in memory: a partial first pass is discarded with a warning, 
   }
   CHECK(source_calls == 2);
   {
-    CerrCapture capture;
+    StreamCapture capture(std::cerr);
     CHECK(elements_of(cached) == "[0, 1, 2, 3, 4]");  // not a truncated data set
     CHECK(source_calls == 7);
     CHECK(elements_of(cached) == "[0, 1, 2, 3, 4]");
@@ -557,7 +548,7 @@ TEST_CASE("cache(path): a partial pass leaves no file and no lock file, with a w
     return v;
   }).cache(path);
   {
-    CerrCapture capture;
+    StreamCapture capture(std::cerr);
     CHECK(elements_of(cached.take(3)) == "[0, 1, 2]");
     CHECK(capture.text().find("discarded") != std::string::npos);
     CHECK(capture.text().find(path) != std::string::npos);

@@ -4,6 +4,8 @@
 // leaving fit cleanly.
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include <kiln/kiln.hpp>
 
 #include <atomic>
@@ -18,6 +20,8 @@ using namespace kiln;
 using namespace std::chrono_literals;
 
 namespace {
+
+using kiln::testing::StreamCapture;
 
 // 96 samples of 4 features in 3 classes (the class is where the largest of the first three
 // features is), so a small model has something to learn.
@@ -43,19 +47,6 @@ Sequential fresh_model(uint64_t seed) {
   return model;
 }
 
-// std::cerr redirected into a string for the object's lifetime.
-class CerrCapture {
- public:
-  CerrCapture() : previous_(std::cerr.rdbuf(captured_.rdbuf())) {}
-  ~CerrCapture() { std::cerr.rdbuf(previous_); }
-  CerrCapture(const CerrCapture&) = delete;
-  CerrCapture& operator=(const CerrCapture&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostringstream captured_;
-  std::streambuf* previous_;
-};
 
 // Threads of this process right now (Linux).
 int64_t thread_count() {
@@ -151,7 +142,7 @@ TEST_CASE("running out of data with steps_per_epoch warns and stops training") {
   const LabeledData data = three_classes(7);
   const auto four_batches = data::from_tensor_slices(data.x, data.y).batch(24);
   Sequential model = fresh_model(9);
-  CerrCapture capture;
+  StreamCapture capture(std::cerr);
   const History history = model.fit(four_batches, {.epochs = 5, .verbose = 0, .steps_per_epoch = 3});
   // Epoch 1 takes batches 1-3, epoch 2 gets batch 4 and then nothing: training stops there.
   CHECK(history.epoch.size() == 2);

@@ -14,6 +14,8 @@
 
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include "error_message.hpp"
 #include <unistd.h>
 
@@ -26,6 +28,8 @@
 #include <vector>
 
 namespace {
+
+using kiln::testing::StreamCapture;
 
 using kiln::testing::error_message;
 using kiln::testing::contains;
@@ -40,17 +44,6 @@ using kiln_test::Bytes;
 using kiln_test::TemporaryFolder;
 namespace image = kiln::image;
 
-// Captures what is printed on std::cout while it lives.
-class CaptureStdout {
- public:
-  CaptureStdout() : saved_(std::cout.rdbuf(text_.rdbuf())) {}
-  ~CaptureStdout() { std::cout.rdbuf(saved_); }
-  std::string text() const { return text_.str(); }
-
- private:
-  std::ostringstream text_;
-  std::streambuf* saved_;
-};
 
 std::vector<float> values(const Tensor& t) { return {t.values().begin(), t.values().end()}; }
 
@@ -127,7 +120,7 @@ std::vector<std::string> relative(const std::vector<std::string>& paths, const s
 TEST_CASE("image_dataset_from_directory: classes and files in Keras's order, Keras's message") {
   TemporaryFolder folder;
   const std::string root = make_animals(folder);
-  CaptureStdout captured;
+  StreamCapture captured(std::cout);
   const image::ImageDatasets found = image::image_dataset_from_directory(root, {.shuffle = false});
   CHECK(captured.text() == "Found 6 files belonging to 2 classes.\n");
   CHECK(found.class_names == std::vector<std::string>{"cat", "dog"});
@@ -205,7 +198,7 @@ TEST_CASE("image_dataset_from_directory: categorical is one-hot [batch, classes]
 TEST_CASE("image_dataset_from_directory: label_mode none gives images alone, from every folder") {
   TemporaryFolder folder;
   const std::string root = make_animals(folder);
-  CaptureStdout captured;
+  StreamCapture captured(std::cout);
   const auto found = image::image_dataset_from_directory(
       root, {.label_mode = image::LabelMode::None, .image_size = {2, 2}, .shuffle = false});
   // As Keras with labels=None: the directory structure is ignored, every image under it counts.
@@ -247,7 +240,7 @@ TEST_CASE("image_dataset_from_directory: an explicit list of labels follows the 
   write_flat_png(folder.file("flat/a.png"), 2, 2);
   write_flat_png(folder.file("flat/sub/c.png"), 2, 3);
   const std::string root = folder.path() + "/flat";
-  CaptureStdout captured;
+  StreamCapture captured(std::cout);
   const auto found = image::image_dataset_from_directory(root, {.labels = std::vector<int64_t>{1, 0, 1}, .shuffle = false});
   CHECK(captured.text() == "Found 3 files belonging to 2 classes.\n");
   CHECK(relative(found.dataset.file_paths, root) == std::vector<std::string>{"a.png", "b.png", "sub/c.png"});
@@ -369,7 +362,7 @@ TEST_CASE("image_dataset_from_directory: validation_split gives disjoint subsets
   CHECK(subset(image::Subset::Training, 7).dataset.file_paths == training);  // stable
   CHECK(subset(image::Subset::Training, 8).dataset.file_paths != training);  // another seed, another split
 
-  CaptureStdout captured;
+  StreamCapture captured(std::cout);
   const auto both = image::image_dataset_from_directory(
       root, {.image_size = {2, 2}, .seed = 7, .validation_split = 0.3, .subset = image::Subset::Both});
   CHECK(captured.text() == "Found 20 files belonging to 2 classes.\nUsing 14 files for training.\nUsing 6 files for validation.\n");

@@ -2,6 +2,8 @@
 // errors a user meets first (shapes, compile order, labels).
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include <kiln/kiln.hpp>
 
 #include <cmath>
@@ -13,6 +15,8 @@
 using namespace kiln;
 
 namespace {
+
+using kiln::testing::StreamCapture;
 
 // Two interleaved spirals, one per class: not linearly separable, so passing needs the hidden
 // layer to learn.
@@ -254,11 +258,12 @@ TEST_CASE("verbose 2 prints one line per epoch in Keras's format") {
   const LabeledData data = two_spirals(16, 1);
   Sequential model = small_classifier();
   model.compile(optimizers::Adam(), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
-  std::ostringstream captured;
-  std::streambuf* original = std::cout.rdbuf(captured.rdbuf());
-  model.fit(data.x, data.y, {.batch_size = 8, .epochs = 2, .verbose = 2, .validation_split = 0.25});
-  std::cout.rdbuf(original);
-  const std::string text = captured.str();
+  std::string text;
+  {
+    StreamCapture captured(std::cout);
+    model.fit(data.x, data.y, {.batch_size = 8, .epochs = 2, .verbose = 2, .validation_split = 0.25});
+    text = captured.text();
+  }
   CHECK(text.find("Epoch 1/2\n3/3 - ") != std::string::npos);
   CHECK(text.find("Epoch 2/2\n3/3 - ") != std::string::npos);
   CHECK(text.find("/step - accuracy: ") != std::string::npos);
