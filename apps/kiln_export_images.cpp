@@ -95,7 +95,6 @@ int run(int argc, char** argv) {
                        "folder names for labels 0, 1, ...: fashion-mnist, digits, or a comma-separated list");
   arguments.add_option("format", "EXT", "png", "png, jpg or bmp");
   arguments.add_option("limit", "N", "all", "write only the first N images of each split");
-  arguments.add_switch("help", "show this help and exit");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   const std::string out_dir = arguments.text("out");
   if (out_dir.empty()) throw apps::ArgumentError("--out DIR is required: the folder to write train/ and test/ into");

@@ -97,7 +97,6 @@ int run(int argc, char** argv) {
   arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
-  arguments.add_switch("help", "show this help and exit");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
   const std::string data_dir = arguments.text("data");

@@ -22,7 +22,10 @@ class ArgumentError : public std::runtime_error {
 
 class Arguments {
  public:
-  Arguments(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
+  // Every program gets --help, listed first as argparse lists it.
+  Arguments(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {
+    add_switch("help", "show this help and exit");
+  }
 
   // Declare a flag that takes a value (default_value is shown in --help) or a boolean switch.
   void add_option(const std::string& name, const std::string& value_name, const std::string& default_value,
@@ -35,7 +38,7 @@ class Arguments {
   // --help was given: the help is printed, and the program should exit with status 0.
   bool parse(int argc, char** argv) {
     read(argc, argv);
-    if (find("help") && flag("help")) {
+    if (flag("help")) {
       print_help(std::cout);
       return false;
     }
@@ -104,7 +107,6 @@ class Arguments {
       }
     }
   }
-
 
   struct Flag {
     std::string name, value_name, default_value, help;

@@ -133,7 +133,6 @@ int run(int argc, char** argv) {
   arguments.add_option("repeats", "N", "3", "timed passes per decoding figure (the median is reported)");
   arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
-  arguments.add_switch("help", "show this help and exit");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
   const int epochs = static_cast<int>(arguments.integer("epochs"));

@@ -193,7 +193,6 @@ int run(int argc, char** argv) {
   arguments.add_switch("no-peer", "skip PyTorch");
   arguments.add_option("child", "w1|w2", "", "(internal) run one workload and print its figures");
   arguments.add_option("launched", "SECONDS", "0", "(internal) when the parent launched the child");
-  arguments.add_switch("help", "show this help");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   const std::string data_dir = arguments.text("data");
   const int threads = static_cast<int>(arguments.integer("threads"));

@@ -429,7 +429,6 @@ int run(int argc, char** argv) {
   arguments.add_option("repeats", "N", "3", "runs per measurement; the median is reported");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
   arguments.add_switch("no-peer", "skip the PyTorch peer (bench/peers/torch_pipeline.py)");
-  arguments.add_switch("help", "show this help and exit");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   const int repeats = static_cast<int>(arguments.integer("repeats"));
   if (repeats < 1) throw apps::ArgumentError("--repeats must be at least 1, got " + std::to_string(repeats));
