@@ -79,6 +79,7 @@ void Sequential::add(Shared<Layer> layer) {
     Layer& added = *layers_.back();
     output_shapes_.push_back(added.build(output_shapes_.back()));
     bind_parameters();
+    plan_backward();
     added.initialize(layer_seeds_.back());
   } else {
     build_if_input_shape_declared();
@@ -109,11 +110,19 @@ void Sequential::build(const Shape& input_shape) {
     output_shapes_.push_back(shape);
   }
   input_shape_ = input_shape;
-  // The first layer's input gradient would go nowhere: skip computing it.
-  layers_.front()->set_input_gradient_needed(false);
   bind_parameters();
+  plan_backward();
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->initialize(layer_seeds_[i]);
   built_ = true;
+}
+
+// Backward runs from the last layer down to the first layer that has parameters, and stops there:
+// the layers before it have nothing to learn, so the gradient w.r.t. its input would go nowhere.
+// For Flatten -> Dense(784 -> 128) this skips dx = dz W^T, a GEMM as large as the forward one.
+void Sequential::plan_backward() {
+  backward_stop_ = 0;
+  while (backward_stop_ + 1 < layers_.size() && layers_[backward_stop_]->parameter_count() == 0) ++backward_stop_;
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_gradient_needed(i > backward_stop_);
 }
 
 // Lays every parameter out in one arena and points the layers' views into it.
@@ -275,7 +284,7 @@ double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
   const double loss_value = loss.compute(prediction, y, &loss_gradient_, fused);
 
   const Tensor* gradient = fused ? &last.backward_from_preactivation(loss_gradient_) : &last.backward(loss_gradient_);
-  for (size_t i = layers_.size() - 1; i-- > 0;) gradient = &layers_[i]->backward(*gradient);
+  for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
 
   (*optimizer_)->apply(parameter_values_, parameter_gradients_);
   for (Shared<Metric>& metric : metrics_) metric->update(prediction, y);

@@ -98,6 +98,41 @@ TEST_CASE("fit without shuffling over one full batch is one train_on_batch step"
   CHECK(by_fit.get_weights() == by_step.get_weights());
 }
 
+// A parameterless pass-through that counts how often backward reaches it.
+class CountingLayer : public Layer {
+ public:
+  std::string type_name() const override { return "Counting"; }
+  Shape build(const Shape& input_shape) override { return input_shape; }
+  const Tensor& forward(const Tensor& x, bool) override { return x; }
+  const Tensor& backward(const Tensor& dy) override {
+    ++backward_calls;
+    return dy;
+  }
+  int backward_calls = 0;
+};
+
+TEST_CASE("backward stops at the first layer with parameters") {
+  const LabeledData data = two_spirals(10, 4);
+  auto before = std::make_shared<CountingLayer>();
+  auto between = std::make_shared<CountingLayer>();
+  Sequential model({Shared<Layer>(before), layers::Dense(4, Activation::ReLU, 2), Shared<Layer>(between),
+                    layers::Dense(2, Activation::Softmax)});
+  model.compile(optimizers::SGD(0.1f), losses::SparseCategoricalCrossentropy());
+  model.train_on_batch(data.x, data.y);
+  CHECK(before->backward_calls == 0);  // nothing before the first Dense has anything to learn
+  CHECK(between->backward_calls == 1);
+  CHECK_FALSE(model.layer(1).input_gradient_needed());  // the first Dense's dx would go nowhere
+  CHECK(model.layer(3).input_gradient_needed());
+
+  SUBCASE("also when the first Dense is added to an already built model") {
+    Sequential grown({layers::Flatten(Shape{2})});
+    grown.add(layers::Dense(3));
+    grown.add(layers::Dense(2, Activation::Softmax));
+    CHECK_FALSE(grown.layer(1).input_gradient_needed());
+    CHECK(grown.layer(2).input_gradient_needed());
+  }
+}
+
 TEST_CASE("validation_split validates on the last samples, before shuffling") {
   set_random_seed(4);
   const LabeledData data = two_spirals(50, 2);  // 100 samples

@@ -138,6 +138,7 @@ class Sequential {
   void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
   BatchSource row_batches(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size);
   void bind_parameters();
+  void plan_backward();
 
   std::string name_;
   std::vector<Shared<Layer>> layers_;
@@ -145,6 +146,7 @@ class Sequential {
   bool built_ = false;
   Shape input_shape_;
   std::vector<Shape> output_shapes_;
+  size_t backward_stop_ = 0;  // backward runs down to this layer (see plan_backward())
 
   // The parameter arena: every layer's parameters and gradients, contiguous. Cache-line aligned
   // for speed and for reproducibility: a vectorised loop over data that starts unaligned peels a
