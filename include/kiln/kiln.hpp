@@ -7,6 +7,7 @@
 #include "kiln/data/sequence.hpp"
 #include "kiln/datasets/idx.hpp"
 #include "kiln/error.hpp"
+#include "kiln/gemm.hpp"
 #include "kiln/image/directory.hpp"
 #include "kiln/image/ops.hpp"
 #include "kiln/io/npz.hpp"

@@ -2,6 +2,7 @@
 #include "kiln/layers/dense.hpp"
 
 #include "kiln/error.hpp"
+#include "kiln/gemm.hpp"
 #include "kiln/random.hpp"
 
 #include <cmath>
@@ -46,7 +47,7 @@ const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
   input_ = &x;
   output_.resize(Shape{x.rows(), units_});
   MatrixMap y = output_.matrix();
-  y.noalias() = x.matrix() * kernel();
+  gemm(x.matrix(), Operand::AsIs, kernel(), Operand::AsIs, y);
   // rowwise() is a vectorised pass over y while it is still in cache. (Writing the bias first
   // with replicate() and letting the GEMM accumulate onto it looks free, but Eigen evaluates
   // replicate() one coefficient at a time, with a division per element: 100x slower.)
@@ -69,11 +70,11 @@ const Tensor& Dense::backward(const Tensor& dy) {
 //   dx = dz W^T     [batch, in]   (skipped for the model's first layer)
 const Tensor& Dense::backward_from_preactivation(const Tensor& dz) {
   const ConstMatrixMap dz_matrix = dz.matrix();
-  MatrixMap(kernel_.gradient, input_dim_, units_).noalias() = input_->matrix().transpose() * dz_matrix;
+  gemm(input_->matrix(), Operand::Transposed, dz_matrix, Operand::AsIs, MatrixMap(kernel_.gradient, input_dim_, units_));
   VectorMap(bias_.gradient, units_) = dz_matrix.colwise().sum().transpose();
   if (!input_gradient_needed()) return input_gradient_;
   input_gradient_.resize(Shape{dz.rows(), input_dim_});
-  input_gradient_.matrix().noalias() = dz_matrix * kernel().transpose();
+  gemm(dz_matrix, Operand::AsIs, kernel(), Operand::Transposed, input_gradient_.matrix());
   return input_gradient_;
 }
 

@@ -1,0 +1,117 @@
+// gemm(): one slice of C per thread, each a one-thread Eigen product with buffers of its own.
+#include "kiln/gemm.hpp"
+
+#include "kiln/error.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace kiln {
+namespace {
+
+using Eigen::Index;
+
+// Eigen's blocking state for one thread (its block sizes and where packed panels go), with
+// packing buffers that grow to the largest product seen and are then reused.
+class ThreadPackingBuffers : public Eigen::internal::level3_blocking<float, float> {
+ public:
+  // Block sizes for a row-major [m, n] result with inner dimension k, chosen as Eigen chooses
+  // them for one thread. Eigen computes a row-major product as the column-major C^T = B^T A^T,
+  // so its rows ("mc") are our columns and its columns ("nc") our rows.
+  void prepare(Index m, Index n, Index k) {
+    m_mc = n;
+    m_nc = m;
+    m_kc = k;
+    Eigen::internal::computeProductBlockingSizes<float, float, 1>(m_kc, m_mc, m_nc, Index{1});
+    grow(packed_a_, m_kc * m_mc);
+    grow(packed_b_, m_kc * m_nc);
+    m_blockA = packed_a_.data();
+    m_blockB = packed_b_.data();
+  }
+
+ private:
+  using Buffer = std::vector<float, CacheLineAllocator<float>>;
+  static void grow(Buffer& buffer, Index size) {
+    if (buffer.size() < static_cast<size_t>(size)) buffer.resize(static_cast<size_t>(size));
+  }
+  Buffer packed_a_;
+  Buffer packed_b_;
+};
+
+// One per thread: the model's team and each pipeline thread keep their own for their lifetime.
+thread_local ThreadPackingBuffers thread_buffers;
+
+// A matrix operand as Eigen's kernel takes it: a pointer, a leading dimension and a storage
+// order. op(X) = X^T of a row-major X is the same memory read as column-major.
+struct MatrixOperand {
+  const float* data;
+  Index stride;
+  bool column_major;
+  // The operand starting at logical row `row` and column `column`.
+  const float* at(Index row, Index column) const {
+    return column_major ? data + column * stride + row : data + row * stride + column;
+  }
+};
+
+template <int OrderA, int OrderB>
+void multiply_into(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
+  for (Index row = 0; row < m; ++row) std::fill_n(c + row * c_stride, n, 0.0f);  // Eigen's kernel accumulates
+  thread_buffers.prepare(m, n, k);
+  Eigen::internal::general_matrix_matrix_product<Index, float, OrderA, false, float, OrderB, false, Eigen::RowMajor, 1>::run(
+      m, n, k, a.data, a.stride, b.data, b.stride, c, 1, c_stride, 1.0f, thread_buffers, nullptr);
+}
+
+// C[m, n] = A[m, k] B[k, n] on the calling thread.
+void multiply_slice(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
+  if (m == 0 || n == 0) return;
+  constexpr int kRow = Eigen::RowMajor, kColumn = Eigen::ColMajor;
+  if (!a.column_major && !b.column_major) return multiply_into<kRow, kRow>(a, b, c, c_stride, m, k, n);
+  if (!a.column_major && b.column_major) return multiply_into<kRow, kColumn>(a, b, c, c_stride, m, k, n);
+  if (a.column_major && !b.column_major) return multiply_into<kColumn, kRow>(a, b, c, c_stride, m, k, n);
+  return multiply_into<kColumn, kColumn>(a, b, c, c_stride, m, k, n);
+}
+
+Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+void gemm(ConstMatrixMap a, Operand op_a, ConstMatrixMap b, Operand op_b, MatrixMap c) {
+  const bool transpose_a = op_a == Operand::Transposed, transpose_b = op_b == Operand::Transposed;
+  const Index m = transpose_a ? a.cols() : a.rows(), k = transpose_a ? a.rows() : a.cols();
+  const Index k_b = transpose_b ? b.cols() : b.rows(), n = transpose_b ? b.rows() : b.cols();
+  if (k != k_b || c.rows() != m || c.cols() != n) {
+    throw ShapeError("gemm: cannot multiply " + std::to_string(m) + "x" + std::to_string(k) + " by " +
+                     std::to_string(k_b) + "x" + std::to_string(n) + " into " + std::to_string(c.rows()) + "x" +
+                     std::to_string(c.cols()));
+  }
+  const MatrixOperand a_operand{a.data(), a.cols(), transpose_a};
+  const MatrixOperand b_operand{b.data(), b.cols(), transpose_b};
+
+  // Split C where it leaves the threads the least to share: by columns when A is the smaller
+  // operand (every thread reads all of A and its own columns of B), by rows otherwise. Slices
+  // are whole 16-float vectors wide.
+  const bool split_columns = m < n;
+  const Index extent = split_columns ? n : m;
+  const Index work_threads = std::max<Index>(1, m * n * k / kMinMultiplyAddsPerThread);
+  const Index slice_threads = std::max<Index>(1, extent / 16);
+  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<Index>({omp_get_max_threads(), work_threads, slice_threads}));
+  if (threads == 1) return multiply_slice(a_operand, b_operand, c.data(), c.cols(), m, k, n);
+
+  const Index slice = round_up((extent + threads - 1) / threads, 16);
+#pragma omp parallel num_threads(threads)
+  {
+    const Index begin = std::min<Index>(extent, omp_get_thread_num() * slice);
+    const Index end = std::min<Index>(extent, begin + slice);
+    if (split_columns) {
+      const MatrixOperand b_columns{b_operand.at(0, begin), b_operand.stride, b_operand.column_major};
+      multiply_slice(a_operand, b_columns, c.data() + begin, c.cols(), m, k, end - begin);
+    } else {
+      const MatrixOperand a_rows{a_operand.at(begin, 0), a_operand.stride, a_operand.column_major};
+      multiply_slice(a_rows, b_operand, c.data() + begin * c.cols(), c.cols(), end - begin, k, n);
+    }
+  }
+}
+
+}  // namespace kiln
