@@ -73,6 +73,14 @@ void multiply_slice(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, 
   return multiply_into<kColumn, kColumn>(a, b, c, c_stride, m, k, n);
 }
 
+#ifdef EIGEN_USE_BLAS
+// Built with KILN_GEMM=openblas, Eigen's kernel call becomes one sgemm, and OpenBLAS splits the
+// whole product across the same OpenMP team itself.
+constexpr bool kSplitAcrossThreads = false;
+#else
+constexpr bool kSplitAcrossThreads = true;
+#endif
+
 Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 }  // namespace
@@ -96,7 +104,8 @@ void gemm(ConstMatrixMap a, Operand op_a, ConstMatrixMap b, Operand op_b, Matrix
   const Index extent = split_columns ? n : m;
   const Index work_threads = std::max<Index>(1, m * n * k / kMinMultiplyAddsPerThread);
   const Index slice_threads = std::max<Index>(1, extent / 16);
-  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<Index>({omp_get_max_threads(), work_threads, slice_threads}));
+  const bool may_split = kSplitAcrossThreads && !omp_in_parallel();
+  const int threads = may_split ? static_cast<int>(std::min<Index>({omp_get_max_threads(), work_threads, slice_threads})) : 1;
   if (threads == 1) return multiply_slice(a_operand, b_operand, c.data(), c.cols(), m, k, n);
 
   const Index slice = round_up((extent + threads - 1) / threads, 16);
