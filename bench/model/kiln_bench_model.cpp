@@ -8,8 +8,9 @@
 //   scaling: seconds per epoch against batch size (16..1024) and hidden width (64..4096)
 //   GEMM: single-precision GEMM at W1's and W2's shapes and a 1024 cube, 1 and 2 threads, the
 //         better of Eigen's own product and kiln::gemm
-// W1 and W2 run in child processes (this program with --child), so peak memory and start-up are
-// each workload's own. PyTorch runs bench/peers/torch_model.py with Debian's OpenMP OpenBLAS.
+// W1 and W2 run in child processes (this program with --child, and bench/peers/torch_model.py
+// --child with Debian's OpenMP OpenBLAS), so peak memory and start-up are each workload's own.
+// They run in rounds, PyTorch's and kiln's back to back, and the table shows medians over rounds.
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/run_app.hpp"
 #include "../../apps/common/idx_batches.hpp"
@@ -159,6 +160,41 @@ bench::FlatJson child_figures(const std::string& self, const std::string& worklo
   return bench::FlatJsonReader::read(output.substr(output.rfind('{')));
 }
 
+// The same workload in PyTorch's child process (bench/peers/torch_model.py --child), with the
+// same figures under the same keys.
+bench::FlatJson torch_child_figures(const std::string& workload, int threads, int epochs, const std::string& data_dir) {
+  std::ostringstream command;
+  command.precision(17);
+  command << "LD_LIBRARY_PATH=" << KILN_OPENBLAS_OPENMP_DIR << " /usr/bin/python3 " << KILN_SOURCE_DIR
+          << "/bench/peers/torch_model.py --child " << workload << " --threads " << threads << " --epochs " << epochs
+          << " --data '" << data_dir << "' --launched " << seconds_since_epoch_clock();
+  const std::string output = run_command(command.str());
+  return bench::FlatJsonReader::read(output.substr(output.rfind('{')));
+}
+
+// One workload's figures over several runs: each run's median epoch (epochs 2.. when there are
+// several), then the median over runs; the largest peak memory.
+struct WorkloadFigures {
+  double epoch_s = 0, test_accuracy = 0, peak_rss_mb = 0, first_batch_s = 0;
+};
+
+WorkloadFigures summarize(const std::vector<bench::FlatJson>& runs) {
+  std::vector<double> epochs, accuracies, first_batches;
+  WorkloadFigures figures;
+  for (const bench::FlatJson& run : runs) {
+    std::vector<double> run_epochs;
+    for (int e = 1; run.numbers.count("epoch_s." + std::to_string(e)); ++e) run_epochs.push_back(run.numbers.at("epoch_s." + std::to_string(e)));
+    epochs.push_back(median(run_epochs));
+    if (run.numbers.count("test_accuracy")) accuracies.push_back(run.numbers.at("test_accuracy"));
+    if (run.numbers.count("first_batch_s")) first_batches.push_back(run.numbers.at("first_batch_s"));
+    figures.peak_rss_mb = std::max(figures.peak_rss_mb, run.numbers.at("peak_rss_mb"));
+  }
+  figures.epoch_s = median(epochs);
+  figures.test_accuracy = median(accuracies);
+  figures.first_batch_s = median(first_batches);
+  return figures;
+}
+
 // Seconds per epoch of a Dense(width) model at this batch size, from a part of an epoch.
 double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int64_t width, int64_t batch_size) {
   set_random_seed(1);
@@ -200,6 +236,7 @@ int run(int argc, char** argv) {
   arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "Fashion-MNIST IDX folder");
   arguments.add_option("threads", "N", "2", "threads for both frameworks");
   arguments.add_option("epochs", "N", "5", "W1 epochs (the median of epochs 2.. is reported)");
+  arguments.add_option("rounds", "N", "3", "W1 and W2 runs per framework, kiln's and PyTorch's alternating");
   arguments.add_switch("no-peer", "skip PyTorch");
   arguments.add_option("child", "w1|w2", "", "(internal) run one workload and print its figures");
   arguments.add_option("launched", "SECONDS", "0", "(internal) when the parent launched the child");
@@ -207,6 +244,7 @@ int run(int argc, char** argv) {
   const std::string data_dir = arguments.text("data");
   const int threads = static_cast<int>(arguments.integer("threads"));
   const int epochs = static_cast<int>(arguments.integer("epochs"));
+  const int rounds = std::max(1, static_cast<int>(arguments.integer("rounds")));
   if (arguments.has("child")) {
     return run_child(arguments.text("child"), threads, epochs, data_dir, arguments.number("launched"));
   }
@@ -240,14 +278,22 @@ int run(int argc, char** argv) {
   const double cube_gemm = std::max(gemm_gflops(1024, 1024, 1024, 1), gemm_gflops(1024, 1024, 1024, threads));
   const double machine_peak = std::max({w1_gemm, w2_gemm, cube_gemm});
 
-  std::cout << "Running W1 and W2...\n" << std::flush;
-  const bench::FlatJson w1 = child_figures(self, "w1", threads, epochs, data_dir);
-  std::vector<double> w1_epochs;
-  for (int e = 1; e < epochs; ++e) w1_epochs.push_back(w1.numbers.at("epoch_s." + std::to_string(e)));
-  const double w1_epoch = median(w1_epochs);
-  const bench::FlatJson w2_one = child_figures(self, "w2", 1, 2, data_dir);
-  const bench::FlatJson w2_two = child_figures(self, "w2", threads, 2, data_dir);
-  const double w2_epoch_1 = w2_one.numbers.at("epoch_s.1"), w2_epoch = w2_two.numbers.at("epoch_s.1");
+  // W1 and W2 in rounds, PyTorch's run and kiln's back to back, so that both frameworks meet the
+  // same machine: on a shared host the speed of two-thread work drifts over minutes.
+  std::vector<bench::FlatJson> kiln_w1, kiln_w2_one, kiln_w2, torch_w1, torch_w2_one, torch_w2;
+  for (int round = 1; round <= rounds; ++round) {
+    std::cout << "Running W1 and W2, round " << round << " of " << rounds << "...\n" << std::flush;
+    if (have_torch) torch_w1.push_back(torch_child_figures("w1", threads, epochs, data_dir));
+    kiln_w1.push_back(child_figures(self, "w1", threads, epochs, data_dir));
+    if (have_torch) torch_w2_one.push_back(torch_child_figures("w2", 1, 2, data_dir));
+    kiln_w2_one.push_back(child_figures(self, "w2", 1, 2, data_dir));
+    if (have_torch) torch_w2.push_back(torch_child_figures("w2", threads, 2, data_dir));
+    kiln_w2.push_back(child_figures(self, "w2", threads, 2, data_dir));
+  }
+  const WorkloadFigures w1 = summarize(kiln_w1), torch_w1_figures = summarize(torch_w1);
+  const double w1_epoch = w1.epoch_s;
+  const double w2_epoch_1 = summarize(kiln_w2_one).epoch_s, w2_epoch = summarize(kiln_w2).epoch_s;
+  const double torch_w2_epoch_1 = summarize(torch_w2_one).epoch_s, torch_w2_epoch = summarize(torch_w2).epoch_s;
 
   const double w1_flops = training_flops_per_sample({784, 128, 10}) * 60000.0;
   const double w2_flops = training_flops_per_sample({784, 1024, 1024, 10}) * 60000.0;
@@ -260,17 +306,18 @@ int run(int argc, char** argv) {
   for (int64_t batch : {16, 32, 64, 128, 256, 512, 1024}) by_batch.emplace_back(batch, part_epoch_seconds(train, 128, batch));
   for (int64_t width : {64, 256, 1024, 4096}) by_width.emplace_back(width, part_epoch_seconds(train, width, 64));
 
+  auto per_second = [](double epoch_seconds) { return epoch_seconds > 0 ? 60000.0 / epoch_seconds : 0.0; };
   std::vector<Row> rows = {
-      {"W1 seconds per epoch", "s", w1_epoch, torch_number("w1.epoch_s")},
-      {"W1 samples per second", "1/s", 60000.0 / w1_epoch, torch_number("w1.samples_per_s"), false},
-      {"W1 test accuracy after " + std::to_string(epochs) + " epochs", "", w1.numbers.at("test_accuracy"), torch_number("w1.test_accuracy"), false},
-      {"W1 peak RSS", "MiB", w1.numbers.at("peak_rss_mb"), torch_number("w1.peak_rss_mb")},
-      {"W1 time to first batch", "s", w1.numbers.at("first_batch_s"), torch_number("w1.first_batch_s")},
+      {"W1 seconds per epoch", "s", w1_epoch, torch_w1_figures.epoch_s},
+      {"W1 samples per second", "1/s", 60000.0 / w1_epoch, per_second(torch_w1_figures.epoch_s), false},
+      {"W1 test accuracy after " + std::to_string(epochs) + " epochs", "", w1.test_accuracy, torch_w1_figures.test_accuracy, false},
+      {"W1 peak RSS", "MiB", w1.peak_rss_mb, torch_w1_figures.peak_rss_mb},
+      {"W1 time to first batch", "s", w1.first_batch_s, torch_w1_figures.first_batch_s},
       {"W1 compute floor (GEMM rate at W1 shapes)", "s", w1_floor, 0},
-      {"W2 seconds per epoch, " + std::to_string(threads) + " threads", "s", w2_epoch, torch_number("w2.threads_2.epoch_s")},
-      {"W2 seconds per epoch, 1 thread", "s", w2_epoch_1, torch_number("w2.threads_1.epoch_s")},
-      {"W2 samples per second", "1/s", 60000.0 / w2_epoch, torch_number("w2.threads_2.samples_per_s"), false},
-      {"W2 achieved", "GFLOP/s", w2_flops / w2_epoch / 1e9, torch_number("w2.threads_2.samples_per_s") * w2_flops / 60000.0 / 1e9, false},
+      {"W2 seconds per epoch, " + std::to_string(threads) + " threads", "s", w2_epoch, torch_w2_epoch},
+      {"W2 seconds per epoch, 1 thread", "s", w2_epoch_1, torch_w2_epoch_1},
+      {"W2 samples per second", "1/s", 60000.0 / w2_epoch, per_second(torch_w2_epoch), false},
+      {"W2 achieved", "GFLOP/s", w2_flops / w2_epoch / 1e9, per_second(torch_w2_epoch) * w2_flops / 60000.0 / 1e9, false},
       {"GEMM at W1 shapes", "GFLOP/s", w1_gemm, torch_number("gemm_gflops.w1_forward"), false},
       {"GEMM at W2 shapes", "GFLOP/s", w2_gemm, torch_number("gemm_gflops.w2_hidden"), false},
       {"GEMM 1024 cube", "GFLOP/s", cube_gemm, torch_number("gemm_gflops.square_1024"), false},
@@ -293,9 +340,8 @@ int run(int argc, char** argv) {
     std::snprintf(line, sizeof line,
                   "W1: %.2fx PyTorch's epoch time (target <= 0.4), %.2fx the compute floor (target <= 1.5), "
                   "accuracy %+.2f points, %.2fx PyTorch's peak memory (target <= 0.4).\n",
-                  w1_epoch / torch_number("w1.epoch_s"), w1_epoch / w1_floor,
-                  100.0 * (w1.numbers.at("test_accuracy") - torch_number("w1.test_accuracy")),
-                  w1.numbers.at("peak_rss_mb") / torch_number("w1.peak_rss_mb"));
+                  w1_epoch / torch_w1_figures.epoch_s, w1_epoch / w1_floor,
+                  100.0 * (w1.test_accuracy - torch_w1_figures.test_accuracy), w1.peak_rss_mb / torch_w1_figures.peak_rss_mb);
   } else {
     std::snprintf(line, sizeof line, "W1: %.2fx the compute floor (target <= 1.5).\n", w1_epoch / w1_floor);
   }
@@ -305,7 +351,7 @@ int run(int argc, char** argv) {
                 100.0 * (w2_flops / w2_epoch / 1e9) / w2_gemm, w2_epoch_1 / w2_epoch, threads);
   table << line;
   if (have_torch) {
-    std::snprintf(line, sizeof line, ", %.2fx faster than PyTorch (target >= 1.3)", torch_number("w2.threads_2.epoch_s") / w2_epoch);
+    std::snprintf(line, sizeof line, ", %.2fx faster than PyTorch (target >= 1.3)", torch_w2_epoch / w2_epoch);
     table << line;
   }
   std::snprintf(line, sizeof line, ". Machine GEMM peak measured: %.0f GFLOP/s.\n", machine_peak);

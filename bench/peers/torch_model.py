@@ -167,6 +167,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer epochs and shapes")
     parser.add_argument("--child", choices=["w1", "w2"])
     parser.add_argument("--launched", default="0")
+    parser.add_argument("--no-workloads", action="store_true",
+                        help="skip W1 and W2 (kiln-bench-model runs them itself, alternating with kiln's)")
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -179,15 +181,16 @@ def main():
         "w2_hidden": max(gemm_rate(256, 1024, 1024, t) for t in (1, 2)),
         "square_1024": max(gemm_rate(1024, 1024, 1024, t) for t in (1, 2)),
     }
-    w1 = run_child("w1", args.threads, 3 if quick else args.epochs, args.data)
-    figures["w1"] = {"epoch_s": median(w1["epoch_s"][1:]), "epochs_s": w1["epoch_s"],
-                     "samples_per_s": 60000.0 / median(w1["epoch_s"][1:]), "test_accuracy": w1["test_accuracy"],
-                     "peak_rss_mb": w1["peak_rss_mb"], "first_batch_s": w1["first_batch_s"]}
-    w2 = {}
-    for threads in (1, 2):
-        run = run_child("w2", threads, 2, args.data)
-        w2[f"threads_{threads}"] = {"epoch_s": run["epoch_s"][-1], "samples_per_s": 60000.0 / run["epoch_s"][-1]}
-    figures["w2"] = w2
+    if not args.no_workloads:
+        w1 = run_child("w1", args.threads, 3 if quick else args.epochs, args.data)
+        figures["w1"] = {"epoch_s": median(w1["epoch_s"][1:]), "epochs_s": w1["epoch_s"],
+                         "samples_per_s": 60000.0 / median(w1["epoch_s"][1:]), "test_accuracy": w1["test_accuracy"],
+                         "peak_rss_mb": w1["peak_rss_mb"], "first_batch_s": w1["first_batch_s"]}
+        w2 = {}
+        for threads in (1, 2):
+            run = run_child("w2", threads, 2, args.data)
+            w2[f"threads_{threads}"] = {"epoch_s": run["epoch_s"][-1], "samples_per_s": 60000.0 / run["epoch_s"][-1]}
+        figures["w2"] = w2
     x, y = load_split(args.data, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
     figures["scaling"] = scaling(x, y, args.threads)
     text = json.dumps(figures, indent=1)
