@@ -11,13 +11,16 @@
 namespace kiln::data {
 namespace {
 
-int64_t thread_cpu_nanoseconds() {
+int64_t cpu_clock_nanoseconds(clockid_t clock) {
   timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  clock_gettime(clock, &now);
   return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
 }  // namespace
+
+int64_t thread_cpu_nanoseconds() { return cpu_clock_nanoseconds(CLOCK_THREAD_CPUTIME_ID); }
+int64_t process_cpu_nanoseconds() { return cpu_clock_nanoseconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 PipelineThread::PipelineThread() : window_start_ns_(now_nanoseconds()), window_start_cpu_ns_(thread_cpu_nanoseconds()) {
   omp_set_num_threads(1);

@@ -10,12 +10,17 @@
 // it adds a worker and measures again: if output did not rise by 5%, the worker is taken back and
 // no new one is tried for a while. Cores taken by the model's OpenMP team show up as throughput
 // that does not rise, so the tuner stops adding threads the machine cannot run.
-// Both are used by one thread only: the consumer of their stage.
+// ProducerPlacementTuner (prefetch thread or not): watches a prefetch producer's first window of
+// elements and says whether its thread earns its keep. See the class for the rule.
+// Each is used by one thread only: the consumer of its stage (the placement tuner: the producer).
 #pragma once
 
 #include <cstdint>
 
 namespace kiln::data {
+
+// The cores this process may run on: the most workers a parallel map starts.
+int64_t available_cores();
 
 class PrefetchTuner {
  public:
@@ -30,6 +35,35 @@ class PrefetchTuner {
 
  private:
   int64_t buffer_size_ = 1;
+};
+
+// A producer thread hides the time it spends waiting (for a disk, a network, a sleep), and uses a
+// core nobody else wants. When neither is there to gain, it costs: making elements is then pure
+// computation, and the consumer (the model's OpenMP team) already keeps every core busy, so each
+// element the producer makes preempts a team thread, and the whole team waits for that thread at
+// its next barrier. Making each element in the consumer's thread when it is asked for costs the
+// same CPU without the switching. After its first window of elements the producer asks this
+// tuner, once, whether to hand its input over to the consumer.
+class ProducerPlacementTuner {
+ public:
+  static constexpr int64_t kWindowElements = 32;
+  static constexpr int64_t kWindowMinNanoseconds = 20'000'000;  // 20 ms
+  static constexpr double kComputingShare = 0.5;  // producer CPU time / time spent making elements
+  static constexpr double kBusyMachineShare = 0.9;  // process CPU time / (wall time x cores)
+
+  explicit ProducerPlacementTuner(int64_t cores) : cores_(cores) {}
+
+  // The producer made one element, spending cpu_ns of its own CPU time over wall_ns; now_ns and
+  // process_cpu_ns are the clocks after it. Returns true exactly once, at the end of the first
+  // full window, if the consumer should make the elements from now on.
+  bool on_element_made(int64_t cpu_ns, int64_t wall_ns, int64_t now_ns, int64_t process_cpu_ns);
+
+ private:
+  int64_t cores_;
+  bool decided_ = false;
+  int64_t elements_ = 0;
+  int64_t cpu_ns_ = 0, wall_ns_ = 0;
+  int64_t window_start_ns_ = -1, window_start_process_cpu_ns_ = 0;
 };
 
 class ParallelismTuner {

@@ -28,9 +28,6 @@
 
 namespace kiln::data {
 
-// The most worker threads a parallel map starts: one per core.
-int64_t available_cores();
-
 template <class In, class Out>
 class MapNode : public Node<Out> {
  public:

@@ -16,6 +16,10 @@
 
 namespace kiln::data {
 
+// CPU time used so far by the calling thread, and by the whole process, in nanoseconds.
+int64_t thread_cpu_nanoseconds();
+int64_t process_cpu_nanoseconds();
+
 class PipelineThread {
  public:
   PipelineThread();  // call first thing on the new thread

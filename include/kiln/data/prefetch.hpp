@@ -4,7 +4,9 @@
 // Threads: one std::jthread per running iterator, started with it and stopped and joined when the
 // iterator is destroyed (end of epoch, early stop, exception); its OpenMP team is one thread so it
 // never competes with the model's. An exception in the producer travels through the queue and is
-// rethrown by the consumer's next(). With AUTOTUNE the queue's size is set by a PrefetchTuner.
+// rethrown by the consumer's next(). With AUTOTUNE the queue's size is set by a PrefetchTuner, and
+// a ProducerPlacementTuner may find the thread useless: the producer then hands its input over,
+// once, and ends; the consumer makes each later element itself when it asks for it.
 #pragma once
 
 #include "kiln/data/autotune.hpp"
@@ -55,7 +57,7 @@ class PrefetchNode : public Node<T> {
 
     std::optional<T> next() override {
       std::unique_lock lock(mutex_);
-      if (queue_.empty() && !producer_done_) {
+      if (queue_.empty() && !producer_done_ && !consumer_produces_) {
         // Only a wait after the first element counts: before it, the producer has simply not
         // had time to make anything, whatever the buffer's size.
         if (autotune_ && first_taken_) {
@@ -64,8 +66,13 @@ class PrefetchNode : public Node<T> {
           space_available_.notify_all();
         }
         const int64_t wait_start = now_nanoseconds();
-        element_ready_.wait(lock, [this] { return !queue_.empty() || producer_done_; });
+        element_ready_.wait(lock, [this] { return !queue_.empty() || producer_done_ || consumer_produces_; });
         stats_->consumer_wait_nanoseconds += now_nanoseconds() - wait_start;
+      }
+      if (queue_.empty() && consumer_produces_ && !producer_done_) {
+        // The input is this thread's now (the producer has ended and never touches it again).
+        lock.unlock();
+        return make_element_here();
       }
       stats_->occupancy_sum += static_cast<int64_t>(queue_.size());
       stats_->occupancy_samples++;
@@ -83,6 +90,21 @@ class PrefetchNode : public Node<T> {
    private:
     int64_t capacity() const { return autotune_ ? tuner_.buffer_size() : fixed_capacity_; }
 
+    // After the hand-over: the next element, made on the consumer's thread. An error ends the
+    // epoch here as it would through the queue.
+    std::optional<T> make_element_here() {
+      std::exception_ptr error;
+      std::optional<T> element = next_or_error(error);
+      if (!element) {
+        std::lock_guard lock(mutex_);
+        producer_done_ = true;
+        if (error) std::rethrow_exception(error);
+        return std::nullopt;
+      }
+      stats_->elements_produced++;
+      return element;
+    }
+
     // The input's next element; an exception is caught into `error` (and nullopt returned).
     std::optional<T> next_or_error(std::exception_ptr& error) {
       BusyTimer timer(*stats_);
@@ -96,6 +118,7 @@ class PrefetchNode : public Node<T> {
 
     void produce(std::stop_token stop) {
       PipelineThread this_thread;
+      ProducerPlacementTuner placement(available_cores());
       for (int64_t index = 0;; ++index) {
         {
           std::unique_lock lock(mutex_);
@@ -103,7 +126,12 @@ class PrefetchNode : public Node<T> {
           if (stop.stop_requested()) break;
         }
         std::exception_ptr error;
+        const int64_t cpu_start = thread_cpu_nanoseconds(), wall_start = now_nanoseconds();
         std::optional<T> element = next_or_error(error);
+        const int64_t now = now_nanoseconds();
+        const bool hand_over = autotune_ && element &&
+                               placement.on_element_made(thread_cpu_nanoseconds() - cpu_start, now - wall_start, now,
+                                                         process_cpu_nanoseconds());
         this_thread.element_done();
         std::lock_guard lock(mutex_);
         if (!element) {  // the end, or an error: either way the producer is done
@@ -112,6 +140,13 @@ class PrefetchNode : public Node<T> {
         }
         queue_.push_back(std::move(*element));
         stats_->elements_produced++;
+        if (hand_over) {
+          consumer_produces_ = true;
+          stats_->parallelism = 0;
+          stats_->buffer_capacity = 0;
+          element_ready_.notify_all();
+          return;  // the input is the consumer's from here on
+        }
         element_ready_.notify_one();
       }
       std::lock_guard lock(mutex_);
@@ -119,7 +154,7 @@ class PrefetchNode : public Node<T> {
       element_ready_.notify_all();
     }
 
-    std::unique_ptr<Iterator<T>> input_;  // used by the producer thread only
+    std::unique_ptr<Iterator<T>> input_;  // used by the producer thread, or after a hand-over by the consumer
     const bool autotune_;
     const int64_t fixed_capacity_;
     PrefetchTuner tuner_;  // changed by the consumer, read by both under mutex_
@@ -130,6 +165,7 @@ class PrefetchNode : public Node<T> {
     std::condition_variable_any space_available_;
     std::deque<T> queue_;
     bool producer_done_ = false;
+    bool consumer_produces_ = false;  // set once by the producer as it hands its input over
     bool first_taken_ = false;  // the consumer's, for the tuner
     std::exception_ptr error_;  // set by the producer, rethrown by the consumer after the queue drains
 
