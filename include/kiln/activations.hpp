@@ -17,11 +17,12 @@ enum class Activation { Linear, ReLU, Sigmoid, Tanh, Softmax };
 std::string_view activation_name(Activation activation);  // "linear", "relu", ... as Keras spells them
 Activation activation_from_name(std::string_view name);   // throws ValueError on an unknown name
 
-// y = f(z), in place. values: [batch, features]; softmax works along each row.
-void activation_forward(Activation activation, MatrixMap values);
+// y = f(z + bias), in place: one pass over values ([batch, features]), a row at a time. bias
+// (one per feature) may be null; softmax works along each row.
+void activation_forward(Activation activation, MatrixMap values, const float* bias = nullptr);
 
-// dz = f'(z) * dy, in place over dy, using the forward output y.
+// dz = f'(z) * dy, using the forward output y; dz is resized to dy's shape and may be dy itself.
 // For softmax this is the Jacobian-vector product dz = y * (dy - sum(dy * y)) per row.
-void activation_backward(Activation activation, const Tensor& y, Tensor& dy);
+void activation_backward(Activation activation, const Tensor& y, const Tensor& dy, Tensor& dz);
 
 }  // namespace kiln

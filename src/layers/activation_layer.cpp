@@ -23,9 +23,7 @@ const Tensor& ActivationLayer::forward(const Tensor& x, bool /*training*/) {
 
 // dx = f'(x) * dy, computed from the output y
 const Tensor& ActivationLayer::backward(const Tensor& dy) {
-  input_gradient_.resize(dy.shape());
-  input_gradient_.matrix() = dy.matrix();
-  activation_backward(activation_, output_, input_gradient_);
+  activation_backward(activation_, output_, dy, input_gradient_);
   return input_gradient_;
 }
 

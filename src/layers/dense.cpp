@@ -48,19 +48,16 @@ const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
   output_.resize(Shape{x.rows(), units_});
   MatrixMap y = output_.matrix();
   gemm(x.matrix(), Operand::AsIs, kernel(), Operand::AsIs, y);
-  // rowwise() is a vectorised pass over y while it is still in cache. (Writing the bias first
-  // with replicate() and letting the GEMM accumulate onto it looks free, but Eigen evaluates
-  // replicate() one coefficient at a time, with a division per element: 100x slower.)
-  y.rowwise() += bias().transpose();
-  activation_forward(activation_, y);
+  // Bias and activation in one pass over y, a row at a time while it is in L1. (Writing the bias
+  // first with Eigen's replicate() and letting the GEMM accumulate onto it looks free, but
+  // replicate() is evaluated one coefficient at a time, with a division each: 100x slower.)
+  activation_forward(activation_, y, bias_.value);
   return output_;
 }
 
 // dy: [batch, units]  ->  dz = f'(z) * dy, then the same as backward_from_preactivation
 const Tensor& Dense::backward(const Tensor& dy) {
-  preactivation_gradient_.resize(dy.shape());
-  preactivation_gradient_.matrix() = dy.matrix();
-  activation_backward(activation_, output_, preactivation_gradient_);
+  activation_backward(activation_, output_, dy, preactivation_gradient_);
   return backward_from_preactivation(preactivation_gradient_);
 }
 
