@@ -346,19 +346,21 @@ TEST_CASE("PrefetchTuner doubles on each starvation up to its ceiling") {
 namespace {
 
 // Drives a ProducerPlacementTuner with synthetic clocks: elements made 1 ms apart, each costing
-// the producer cpu_share of that millisecond in CPU, while the process as a whole uses
-// process_share of its cores. Counts how often the tuner says to hand over.
+// the producer cpu_ms of CPU time over as much wall time (or wall_ms, when it waits), while the
+// process as a whole uses process_share of its cores. Counts how often the tuner says to hand over.
 struct PlacementDriver {
   int64_t cores = 2;
   data::ProducerPlacementTuner tuner{cores};
   int64_t now_ns = 0, process_cpu_ns = 0;
 
-  int hand_overs(int64_t elements, double cpu_share, double process_share) {
+  int hand_overs(int64_t elements, double cpu_ms, double process_share, double wall_ms = -1) {
     int count = 0;
     for (int64_t i = 0; i < elements; ++i) {
       now_ns += 1'000'000;
       process_cpu_ns += static_cast<int64_t>(1'000'000 * process_share * static_cast<double>(cores));
-      count += tuner.on_element_made(static_cast<int64_t>(1'000'000 * cpu_share), 1'000'000, now_ns, process_cpu_ns) ? 1 : 0;
+      const auto cpu_ns = static_cast<int64_t>(1e6 * cpu_ms);
+      const int64_t wall_ns = wall_ms < 0 ? cpu_ns : static_cast<int64_t>(1e6 * wall_ms);
+      count += tuner.on_element_made(cpu_ns, wall_ns, now_ns, process_cpu_ns) ? 1 : 0;
     }
     return count;
   }
@@ -366,18 +368,20 @@ struct PlacementDriver {
 
 }  // namespace
 
-TEST_CASE("ProducerPlacementTuner hands a computing producer over to a consumer that keeps every core busy") {
-  PlacementDriver driver;
-  CHECK(driver.hand_overs(data::ProducerPlacementTuner::kWindowElements, 0.95, 1.0) == 0);  // the window is not full yet
-  CHECK(driver.hand_overs(1, 0.95, 1.0) == 1);
-  CHECK(driver.hand_overs(200, 0.95, 1.0) == 0);  // it decides once
+TEST_CASE("ProducerPlacementTuner hands a fast computing producer over to a consumer that keeps every core busy") {
+  PlacementDriver driver;  // 0.1 ms of computation per element, one element per ms: time to spare
+  CHECK(driver.hand_overs(data::ProducerPlacementTuner::kWindowElements, 0.1, 1.0) == 0);  // the window is not full yet
+  CHECK(driver.hand_overs(1, 0.1, 1.0) == 1);
+  CHECK(driver.hand_overs(200, 0.1, 1.0) == 0);  // it decides once
 }
 
-TEST_CASE("ProducerPlacementTuner keeps the producer thread when it waits, or when a core is free") {
-  PlacementDriver waiting;  // a producer mostly waiting (a disk, a sleep): its thread hides that
-  CHECK(waiting.hand_overs(200, 0.1, 1.0) == 0);
+TEST_CASE("ProducerPlacementTuner keeps the producer thread when it waits, when a core is free, or when it is the bottleneck") {
+  PlacementDriver waiting;  // mostly waiting (a disk, a sleep): its thread hides that
+  CHECK(waiting.hand_overs(200, 0.05, 1.0, 0.9) == 0);
   PlacementDriver spare_core;  // the consumer leaves a core idle: the producer can use it
-  CHECK(spare_core.hand_overs(200, 0.95, 0.6) == 0);
+  CHECK(spare_core.hand_overs(200, 0.1, 0.6) == 0);
+  PlacementDriver bottleneck;  // computing 0.9 ms of every 1 ms: training overlaps it only beside it
+  CHECK(bottleneck.hand_overs(200, 0.9, 1.0) == 0);
 }
 
 namespace {

@@ -60,7 +60,8 @@ bool ProducerPlacementTuner::on_element_made(int64_t cpu_ns, int64_t wall_ns, in
   const bool computing = static_cast<double>(cpu_ns_) >= kComputingShare * static_cast<double>(wall_ns_);
   const double machine_busy = static_cast<double>(process_cpu_ns - window_start_process_cpu_ns_) /
                               (static_cast<double>(elapsed_ns) * static_cast<double>(cores_));
-  return computing && machine_busy >= kBusyMachineShare;
+  const double producer_load = static_cast<double>(cpu_ns_) / static_cast<double>(elapsed_ns);
+  return computing && machine_busy >= kBusyMachineShare && producer_load <= kSpareTimeShare;
 }
 
 }  // namespace kiln::data

@@ -42,14 +42,21 @@ class PrefetchTuner {
 // computation, and the consumer (the model's OpenMP team) already keeps every core busy, so each
 // element the producer makes preempts a team thread, and the whole team waits for that thread at
 // its next barrier. Making each element in the consumer's thread when it is asked for costs the
-// same CPU without the switching. After its first window of elements the producer asks this
-// tuner, once, whether to hand its input over to the consumer.
+// same CPU without the switching. That holds only while the producer has time to spare: if it
+// needs most of a core, its work is what the epoch waits on, the consumer's team idles while it
+// waits for elements, and running the producer beside training is how the two overlap. (Neither
+// the team's CPU time nor the consumer's waits tell the cases apart: idle OpenMP threads spin,
+// and a producer thread that has to wait for a core makes even a fast producer look late. The
+// producer's own CPU time does.)
+// After its first window of elements the producer asks this tuner, once, whether to hand its
+// input over to the consumer.
 class ProducerPlacementTuner {
  public:
   static constexpr int64_t kWindowElements = 32;
   static constexpr int64_t kWindowMinNanoseconds = 20'000'000;  // 20 ms
   static constexpr double kComputingShare = 0.5;  // producer CPU time / time spent making elements
   static constexpr double kBusyMachineShare = 0.9;  // process CPU time / (wall time x cores)
+  static constexpr double kSpareTimeShare = 0.5;  // at most this much of a core used by the producer
 
   explicit ProducerPlacementTuner(int64_t cores) : cores_(cores) {}
 
