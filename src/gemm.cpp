@@ -66,6 +66,10 @@ void multiply_into(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, I
 // C[m, n] = A[m, k] B[k, n] on the calling thread.
 void multiply_slice(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
   if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: C is zero (and Eigen's blocking has nothing to divide up)
+    for (Index row = 0; row < m; ++row) std::fill_n(c + row * c_stride, n, 0.0f);
+    return;
+  }
   constexpr int kRow = Eigen::RowMajor, kColumn = Eigen::ColMajor;
   if (!a.column_major && !b.column_major) return multiply_into<kRow, kRow>(a, b, c, c_stride, m, k, n);
   if (!a.column_major && b.column_major) return multiply_into<kRow, kColumn>(a, b, c, c_stride, m, k, n);

@@ -83,6 +83,13 @@ TEST_CASE("gemm gives the same bits on every run with the same thread count") {
   CHECK(first == second);
 }
 
+TEST_CASE("gemm over an empty inner dimension gives zeros") {
+  const Matrix a(3, 0), b(0, 4);
+  Matrix c = Matrix::Constant(3, 4, 7.0f);
+  gemm(ConstMatrixMap(a.data(), 3, 0), Operand::AsIs, ConstMatrixMap(b.data(), 0, 4), Operand::AsIs, MatrixMap(c.data(), 3, 4));
+  CHECK(c.isZero());
+}
+
 TEST_CASE("gemm names both shapes when they do not fit") {
   const Matrix a = random_matrix(4, 3, 1), b = random_matrix(5, 2, 2);
   Matrix c(4, 2);
