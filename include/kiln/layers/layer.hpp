@@ -65,7 +65,8 @@ class Layer {
   // ... and then hand the gradient w.r.t. the activation's input straight to this.
   virtual const Tensor& backward_from_preactivation(const Tensor& dz);
 
-  // The model's first layer has no one to pass an input gradient to; skipping it saves a GEMM.
+  // False for the model's layers up to its first layer with parameters: nothing before them
+  // learns, so their input gradient would go nowhere (for a Dense, skipping it saves a GEMM).
   void set_input_gradient_needed(bool needed) { input_gradient_needed_ = needed; }
   bool input_gradient_needed() const { return input_gradient_needed_; }
 
