@@ -7,6 +7,7 @@
 // test/ folders under OUT are never overwritten. Errors print one line and exit non-zero: 2 for
 // bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/idx_data.hpp"
 #include "common/run_app.hpp"
 
 #include <kiln/kiln.hpp>
@@ -46,14 +47,6 @@ std::vector<std::string> class_names_from_flag(const std::string& text) {
     }
   }
   return names;
-}
-
-// The IDX file `base` in `dir`, plain or gzipped; empty when neither exists.
-std::string idx_path(const std::string& dir, const std::string& base) {
-  const fs::path plain = fs::path(dir) / base;
-  if (fs::exists(plain)) return plain.string();
-  if (fs::exists(plain.string() + ".gz")) return plain.string() + ".gz";
-  return "";
 }
 
 // Writes `count` images of one split as OUT/<split>/<class>/<index>.<format>; returns how many.
@@ -105,22 +98,15 @@ int run(int argc, char** argv) {
   const std::vector<std::string> class_names = class_names_from_flag(arguments.text("class-names"));
 
   const std::string data_dir = arguments.text("data");
+  if (!apps::idx_data_present(kProgram, data_dir)) return 2;
   struct Split {
     const char* name;
     std::string images, labels;
   };
-  const Split splits[] = {{"train", idx_path(data_dir, "train-images-idx3-ubyte"), idx_path(data_dir, "train-labels-idx1-ubyte")},
-                          {"test", idx_path(data_dir, "t10k-images-idx3-ubyte"), idx_path(data_dir, "t10k-labels-idx1-ubyte")}};
+  const Split splits[] = {
+      {"train", datasets::find_idx_file(data_dir, "train-images-idx3-ubyte"), datasets::find_idx_file(data_dir, "train-labels-idx1-ubyte")},
+      {"test", datasets::find_idx_file(data_dir, "t10k-images-idx3-ubyte"), datasets::find_idx_file(data_dir, "t10k-labels-idx1-ubyte")}};
   for (const Split& split : splits) {
-    if (split.images.empty() || split.labels.empty()) {
-      std::cerr << kProgram << ": no IDX data set in " << data_dir
-                << (data_dir == datasets::kFashionMnistDir
-                        ? ": install Debian's dataset-fashion-mnist package (scripts/setup.sh does), or pass --data DIR"
-                        : ": --data needs a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                          "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)")
-                << "\n";
-      return 2;
-    }
     const fs::path target = fs::path(out_dir) / split.name;
     if (fs::exists(target)) {
       std::cerr << kProgram << ": " << target.string() << " already exists: remove it, or choose another --out\n";

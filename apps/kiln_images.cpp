@@ -10,7 +10,7 @@
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
 #include "common/run_app.hpp"
-#include "common/history_json.hpp"
+#include "common/training_report.hpp"
 
 #include <kiln/kiln.hpp>
 
@@ -94,8 +94,7 @@ int run(int argc, char** argv) {
   arguments.add_option("augment", "LIST", "none", "random training augmentations: flip,brightness,contrast");
   arguments.add_switch("skip-corrupt", "skip images that cannot be decoded instead of stopping");
   arguments.add_option("threads", "N", "all cores but one", "OpenMP threads for the model's math (the rest decode images)");
-  arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
-  arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
+  apps::add_output_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
@@ -194,24 +193,12 @@ int run(int argc, char** argv) {
     final_logs = model.evaluate(*validation, {.verbose = 0});
     std::printf("Validation loss: %.4f - validation accuracy: %.4f\n", final_logs.at("loss"), final_logs.at("accuracy"));
   }
-  if (!history.epoch_seconds.empty()) {
-    std::vector<double> seconds = history.epoch_seconds;
-    std::sort(seconds.begin(), seconds.end());
-    std::printf("Epoch time: median %.2f s over %zu epochs (%d model thread%s)\n", seconds[seconds.size() / 2], seconds.size(),
-                num_threads(), num_threads() == 1 ? "" : "s");
-  }
+  apps::print_epoch_time(history, "model thread");
   if (found.dataset.skipped->count() > 0) {
     std::cout << "Skipped " << found.dataset.skipped->count() << " corrupt or empty image files\n";
   }
 
-  if (const std::string path = arguments.text("save"); !path.empty()) {
-    model.save_weights(path);
-    std::cout << "Saved weights to " << path << "\n";
-  }
-  if (const std::string path = arguments.text("history-json"); !path.empty()) {
-    apps::write_history_json(path, history, final_logs);
-    std::cout << "Wrote history to " << path << "\n";
-  }
+  apps::write_requested_files(arguments, model, history, final_logs);
   return 0;
 }
 

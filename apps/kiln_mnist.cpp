@@ -8,27 +8,17 @@
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
 #include "common/run_app.hpp"
-#include "common/history_json.hpp"
+#include "common/idx_data.hpp"
 #include "common/idx_batches.hpp"
+#include "common/training_report.hpp"
 
 #include <kiln/kiln.hpp>
 
-#include <filesystem>
 #include <iostream>
 
 namespace {
 
 constexpr const char* kProgram = "kiln-mnist";
-
-// The IDX data set must be there before anything else happens; say how to get it if it is not.
-bool idx_files_present(const std::string& dir) {
-  for (const char* base : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                           "t10k-labels-idx1-ubyte"}) {
-    const std::filesystem::path plain = std::filesystem::path(dir) / base;
-    if (!std::filesystem::exists(plain) && !std::filesystem::exists(plain.string() + ".gz")) return false;
-  }
-  return true;
-}
 
 int run(int argc, char** argv) {
   using namespace kiln;
@@ -41,21 +31,12 @@ int run(int argc, char** argv) {
   arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
   arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
   arguments.add_option("seed", "N", "random", "seed for weights, dropout and shuffling (same seed, same result)");
-  arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
-  arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
+  apps::add_output_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
   const std::string data_dir = arguments.text("data");
-  if (!idx_files_present(data_dir)) {
-    std::cerr << kProgram << ": no IDX data set in " << data_dir
-              << (data_dir == datasets::kFashionMnistDir
-                      ? ": install Debian's dataset-fashion-mnist package (scripts/setup.sh does), or pass --data DIR"
-                      : ": --data needs a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                        "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)")
-              << "\n";
-    return 2;
-  }
+  if (!apps::idx_data_present(kProgram, data_dir)) return 2;
   const int epochs = static_cast<int>(arguments.integer("epochs"));
   const int64_t batch_size = arguments.integer("batch-size");
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
@@ -84,21 +65,8 @@ int run(int argc, char** argv) {
                 {.epochs = epochs, .validation_data = apps::evaluation_batches(test, batch_size)});
   const Logs test_logs = model.evaluate(apps::evaluation_batches(test, batch_size), {.verbose = 0});
   std::printf("Test loss: %.4f - test accuracy: %.4f\n", test_logs.at("loss"), test_logs.at("accuracy"));
-  if (!history.epoch_seconds.empty()) {
-    std::vector<double> seconds = history.epoch_seconds;
-    std::sort(seconds.begin(), seconds.end());
-    std::printf("Epoch time: median %.2f s over %zu epochs (%d threads)\n", seconds[seconds.size() / 2],
-                seconds.size(), num_threads());
-  }
-
-  if (const std::string path = arguments.text("save"); !path.empty()) {
-    model.save_weights(path);
-    std::cout << "Saved weights to " << path << "\n";
-  }
-  if (const std::string path = arguments.text("history-json"); !path.empty()) {
-    apps::write_history_json(path, history, test_logs);
-    std::cout << "Wrote history to " << path << "\n";
-  }
+  apps::print_epoch_time(history, "thread");
+  apps::write_requested_files(arguments, model, history, test_logs);
   return 0;
 }
 

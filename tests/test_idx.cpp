@@ -206,6 +206,17 @@ TEST_CASE("idx: load_idx pairs images with labels, plain or gzipped, and scales 
   CHECK(unscaled.train.x[35] == 35.0f);
 }
 
+TEST_CASE("idx: find_idx_file takes the plain file first, then the gzipped one, and names both when neither is there") {
+  TemporaryDirectory directory;
+  write_mnist_like(directory, 3, 3, 4, 2, 2);  // train files plain, test files gzipped
+  CHECK(kiln::datasets::find_idx_file(directory.path(), "train-images-idx3-ubyte") == directory.file("train-images-idx3-ubyte"));
+  CHECK(kiln::datasets::find_idx_file(directory.path(), "t10k-images-idx3-ubyte") == directory.file("t10k-images-idx3-ubyte.gz"));
+  write_plain(directory.file("t10k-images-idx3-ubyte"), make_idx({1, 2, 2}, counting_bytes(4)));
+  CHECK(kiln::datasets::find_idx_file(directory.path(), "t10k-images-idx3-ubyte") == directory.file("t10k-images-idx3-ubyte"));
+  const std::string message = file_error_message([&] { kiln::datasets::find_idx_file(directory.path(), "other-idx1-ubyte"); });
+  CHECK(contains(message, "no other-idx1-ubyte or other-idx1-ubyte.gz in " + directory.path()));
+}
+
 TEST_CASE("idx: load_idx explains missing files, wrong ranks and count mismatches") {
   TemporaryDirectory directory;
 

@@ -58,12 +58,8 @@ std::string json_number(double value) {
 
 // The first `count` Fashion-MNIST training images as DIR/<label>/<index>.png.
 void write_png_folder(const std::string& dir, int64_t count) {
-  auto path = [](const char* base) {
-    const fs::path plain = fs::path(datasets::kFashionMnistDir) / base;
-    return fs::exists(plain) ? plain.string() : plain.string() + ".gz";
-  };
-  const datasets::IdxArray images = datasets::read_idx(path("train-images-idx3-ubyte"));
-  const datasets::IdxArray labels = datasets::read_idx(path("train-labels-idx1-ubyte"));
+  const datasets::IdxArray images = datasets::read_idx(datasets::find_idx_file(datasets::kFashionMnistDir, "train-images-idx3-ubyte"));
+  const datasets::IdxArray labels = datasets::read_idx(datasets::find_idx_file(datasets::kFashionMnistDir, "train-labels-idx1-ubyte"));
   const int64_t height = images.shape[1], width = images.shape[2];
   count = std::min(count, images.shape[0]);
   for (int label = 0; label < 10; ++label) fs::create_directories(fs::path(dir) / std::to_string(label));

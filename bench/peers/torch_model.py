@@ -67,6 +67,17 @@ def train_epoch(model, optimizer, x, y, batch_size, max_steps=None):
     return steps
 
 
+def timed_epochs(model, x, y, batch_size, epochs):
+    """Trains with Adam (Keras's defaults) for `epochs` epochs; returns each epoch's seconds."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        train_epoch(model, optimizer, x, y, batch_size)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def accuracy(model, x, y):
     model.eval()
     with torch.no_grad():
@@ -88,24 +99,12 @@ def child(args):
         train_epoch(model, optimizer, x, y, 64, max_steps=1)
         result["first_batch_s"] = time.time() - launched
         model = w1_model()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-        epochs = []
-        for _ in range(args.epochs):
-            start = time.perf_counter()
-            train_epoch(model, optimizer, x, y, 64)
-            epochs.append(time.perf_counter() - start)
-        result["epoch_s"] = epochs
+        result["epoch_s"] = timed_epochs(model, x, y, 64, args.epochs)
         result["test_accuracy"] = accuracy(model, xt, yt)
     else:  # w2: 784-1024-1024-10, batch 256
         model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1024), torch.nn.ReLU(),
                                     torch.nn.Linear(1024, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-        epochs = []
-        for _ in range(args.epochs):
-            start = time.perf_counter()
-            train_epoch(model, optimizer, x, y, 256)
-            epochs.append(time.perf_counter() - start)
-        result["epoch_s"] = epochs
+        result["epoch_s"] = timed_epochs(model, x, y, 256, args.epochs)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(result))
 

@@ -3,8 +3,14 @@
 #include "kiln/data/autotune.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace kiln::data {
+
+int64_t available_cores() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int64_t>(cores);
+}
 
 ParallelismTuner::ParallelismTuner(int64_t initial, int64_t maximum)
     : parallelism_(std::clamp<int64_t>(initial, 1, std::max<int64_t>(1, maximum))), maximum_(std::max<int64_t>(1, maximum)) {}

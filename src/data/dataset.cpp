@@ -2,7 +2,6 @@
 #include "kiln/data/dataset.hpp"
 
 
-#include <thread>
 
 namespace kiln::data {
 
@@ -26,11 +25,6 @@ Dataset<int64_t> range(int64_t stop) { return range(0, stop, 1); }
 
 Dataset<int64_t> range(int64_t start, int64_t stop, int64_t step) {
   return Dataset<int64_t>(std::make_shared<RangeNode>(start, stop, step));
-}
-
-int64_t available_cores() {
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : static_cast<int64_t>(cores);
 }
 
 }  // namespace kiln::data

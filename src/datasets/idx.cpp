@@ -63,20 +63,6 @@ std::string gzip_note(gzFile file) {
   return zlib_code == Z_BUF_ERROR ? " (its gzip stream also ends early)" : "";
 }
 
-// "dir/name" if it exists, else "dir/name.gz", else a FileError listing both.
-std::string find_idx_file(const std::string& dir, const std::string& name) {
-  const std::string plain_path = (std::filesystem::path(dir) / name).string();
-  const std::string gzip_path = plain_path + ".gz";
-  if (std::filesystem::exists(plain_path)) return plain_path;
-  if (std::filesystem::exists(gzip_path)) return gzip_path;
-  std::string message = "no " + name + " or " + name + ".gz in " + dir;
-  if (!std::filesystem::is_directory(dir)) {
-    message += " (the directory does not exist";
-    if (dir == kFashionMnistDir) message += "; Debian's dataset-fashion-mnist package installs it";
-    message += ")";
-  }
-  throw FileError(message);
-}
 
 // Checks an image file and a label file against each other.
 void check_images_and_labels(const IdxArray& images, const std::string& images_path, const IdxArray& labels,
@@ -127,6 +113,20 @@ ByteImages load_byte_split(const std::string& dir, const std::string& images_nam
 }
 
 }  // namespace
+
+std::string find_idx_file(const std::string& dir, const std::string& name) {
+  const std::string plain_path = (std::filesystem::path(dir) / name).string();
+  const std::string gzip_path = plain_path + ".gz";
+  if (std::filesystem::exists(plain_path)) return plain_path;
+  if (std::filesystem::exists(gzip_path)) return gzip_path;
+  std::string message = "no " + name + " or " + name + ".gz in " + dir;
+  if (!std::filesystem::is_directory(dir)) {
+    message += " (the directory does not exist";
+    if (dir == kFashionMnistDir) message += "; Debian's dataset-fashion-mnist package installs it";
+    message += ")";
+  }
+  throw FileError(message);
+}
 
 IdxArray read_idx(const std::string& path) {
   // gzopen reads plain files too: it looks for the gzip magic and passes other bytes through.

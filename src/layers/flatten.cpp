@@ -23,7 +23,6 @@ const Tensor& Flatten::forward(const Tensor& x, bool /*training*/) {
 
 // dy: [batch, d1 * d2 * ...] -> [batch, d1, d2, ...]
 const Tensor& Flatten::backward(const Tensor& dy) {
-  if (!input_gradient_needed()) return input_gradient_;
   input_gradient_.resize(input_shape_.with_batch(dy.rows()));
   input_gradient_.matrix() = dy.matrix();
   return input_gradient_;

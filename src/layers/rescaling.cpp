@@ -22,7 +22,6 @@ const Tensor& Rescaling::forward(const Tensor& x, bool /*training*/) {
 
 // dx = dy * scale (the offset does not depend on x)
 const Tensor& Rescaling::backward(const Tensor& dy) {
-  if (!input_gradient_needed()) return input_gradient_;
   input_gradient_.resize(dy.shape());
   input_gradient_.matrix() = dy.matrix() * scale_;
   return input_gradient_;

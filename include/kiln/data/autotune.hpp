@@ -60,6 +60,9 @@ class ProducerPlacementTuner {
 
   explicit ProducerPlacementTuner(int64_t cores) : cores_(cores) {}
 
+  // Until it has decided, the producer measures each element for it; after, nothing is read.
+  bool deciding() const { return !decided_; }
+
   // The producer made one element, spending cpu_ns of its own CPU time over wall_ns; now_ns and
   // process_cpu_ns are the clocks after it. Returns true exactly once, at the end of the first
   // full window, if the consumer should make the elements from now on.

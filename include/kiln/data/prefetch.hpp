@@ -119,6 +119,7 @@ class PrefetchNode : public Node<T> {
     void produce(std::stop_token stop) {
       PipelineThread this_thread;
       ProducerPlacementTuner placement(available_cores());
+      bool measure = autotune_;  // the CPU clocks are system calls: read them only while deciding
       for (int64_t index = 0;; ++index) {
         {
           std::unique_lock lock(mutex_);
@@ -126,12 +127,15 @@ class PrefetchNode : public Node<T> {
           if (stop.stop_requested()) break;
         }
         std::exception_ptr error;
-        const int64_t cpu_start = thread_cpu_nanoseconds(), wall_start = now_nanoseconds();
+        const int64_t cpu_start = measure ? thread_cpu_nanoseconds() : 0, wall_start = measure ? now_nanoseconds() : 0;
         std::optional<T> element = next_or_error(error);
-        const int64_t now = now_nanoseconds();
-        const bool hand_over = autotune_ && element &&
-                               placement.on_element_made(thread_cpu_nanoseconds() - cpu_start, now - wall_start, now,
-                                                         process_cpu_nanoseconds());
+        bool hand_over = false;
+        if (measure && element) {
+          const int64_t now = now_nanoseconds();
+          hand_over = placement.on_element_made(thread_cpu_nanoseconds() - cpu_start, now - wall_start, now,
+                                                process_cpu_nanoseconds());
+          measure = placement.deciding();
+        }
         this_thread.element_done();
         std::lock_guard lock(mutex_);
         if (!element) {  // the end, or an error: either way the producer is done

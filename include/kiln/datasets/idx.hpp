@@ -28,6 +28,10 @@ struct IdxArray {
 // Reads one IDX file, plain or gzip-compressed (told apart by its content, not its name).
 IdxArray read_idx(const std::string& path);
 
+// "dir/name" if it exists, else "dir/name.gz"; otherwise throws FileError naming both (and, for a
+// missing kFashionMnistDir, the Debian package that installs it).
+std::string find_idx_file(const std::string& dir, const std::string& name);
+
 // x: [n, rows, cols] float32 pixels; y: [n] float32, each the class index (0..9 for MNIST).
 using LabeledImages = LabeledData;
 
