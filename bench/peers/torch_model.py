@@ -8,40 +8,16 @@ set-up here. Prints one JSON document with the figures; measurements that need a
 (peak memory, time to first batch) run in a child process of this script.
 """
 import argparse
-import gzip
 import json
 import os
 import resource
-import struct
 import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
-FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-
-
-def load_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(dims)
-
-
-def load_split(data_dir, images, labels):
-    def find(name):
-        for candidate in (name, name + ".gz"):
-            if os.path.exists(os.path.join(data_dir, candidate)):
-                return os.path.join(data_dir, candidate)
-        raise SystemExit(f"no {name} in {data_dir}")
-    # As a PyTorch user would hold them: float32 images scaled to [0, 1], int64 labels.
-    x = torch.tensor(load_idx(find(images)), dtype=torch.float32).div_(255.0)
-    y = torch.tensor(load_idx(find(labels)), dtype=torch.int64)
-    return x, y
+from peer_data import FASHION_MNIST, load_split, write_json
 
 
 def w1_model():
@@ -192,12 +168,7 @@ def main():
         figures["w2"] = w2
     x, y = load_split(args.data, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
     figures["scaling"] = scaling(x, y, args.threads)
-    text = json.dumps(figures, indent=1)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    write_json(figures, args.json, indent=1)
 
 
 if __name__ == "__main__":

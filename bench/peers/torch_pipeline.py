@@ -21,21 +21,19 @@ Progress goes to stderr; the figures, as JSON, to PATH or to stdout.
 """
 
 import argparse
-import gzip
-import json
 import math
 import multiprocessing
 import os
 import statistics
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from peer_data import FASHION_MNIST, load_split, write_json
 
 BATCH_SIZE = 64
 IO_WAIT_SECONDS = 0.002
@@ -45,21 +43,8 @@ SEED = 1
 
 # ---- data -------------------------------------------------------------------------------------
 
-def read_idx(path):
-    """One gzipped IDX file (MNIST's format) as a uint8 NumPy array."""
-    with gzip.open(path, "rb") as file:
-        content = file.read()
-    _, _, type_code, rank = struct.unpack(">BBBB", content[:4])
-    if type_code != 0x08:
-        raise ValueError(f"{path}: only unsigned-byte IDX files are read, this one has type 0x{type_code:02x}")
-    shape = struct.unpack(">" + "I" * rank, content[4:4 + 4 * rank])
-    return np.frombuffer(content, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
-
-
 def load_training_set(data_dir):
-    x = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
-    y = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
-    return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
+    return load_split(data_dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 
 
 class SlowDiskBatches(Dataset):
@@ -181,7 +166,7 @@ def loaded_blas():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="write the figures here (default: stdout)")
-    parser.add_argument("--data", metavar="DIR", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--data", metavar="DIR", default=FASHION_MNIST)
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is kept")
     parser.add_argument("--worker-repeats", type=int, default=None,
                         help="runs for the configurations with worker processes (default: --repeats)")
@@ -207,12 +192,7 @@ def main():
     for case in arguments.cases.split(","):
         result[case] = run_case(case, x, y, arguments.repeats, worker_repeats, log)
 
-    text = json.dumps(result, indent=2)
-    if arguments.json:
-        with open(arguments.json, "w") as file:
-            file.write(text + "\n")
-    else:
-        print(text)
+    write_json(result, arguments.json, indent=2)
 
 
 if __name__ == "__main__":
