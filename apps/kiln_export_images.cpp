@@ -82,7 +82,7 @@ int run(int argc, char** argv) {
   apps::Arguments arguments(kProgram,
                             "Writes an IDX data set (Fashion-MNIST by default) as image files in one folder per class:\n"
                             "OUT/train/<class_name>/<index>.png and OUT/test/<class_name>/<index>.png.");
-  arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "folder with the four IDX files, plain or .gz");
+  apps::add_idx_data_option(arguments);
   arguments.add_option("out", "DIR", "", "where to write train/ and test/ (required; they must not exist yet)");
   arguments.add_option("class-names", "NAMES", "fashion-mnist",
                        "folder names for labels 0, 1, ...: fashion-mnist, digits, or a comma-separated list");

@@ -25,7 +25,7 @@ int run(int argc, char** argv) {
   apps::Arguments arguments(kProgram,
                             "Trains a small dense network (Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax)\n"
                             "on Fashion-MNIST or MNIST IDX files and prints the test loss and accuracy.");
-  arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "folder with the four IDX files, plain or .gz");
+  apps::add_idx_data_option(arguments);
   arguments.add_option("epochs", "N", "5", "passes over the training set");
   arguments.add_option("batch-size", "N", "64", "samples per training step");
   arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");

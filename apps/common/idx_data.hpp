@@ -2,6 +2,8 @@
 // four files there? If not, one line saying how to get them (the app then exits with 2).
 #pragma once
 
+#include "arguments.hpp"
+
 #include <kiln/kiln.hpp>
 
 #include <iostream>
@@ -11,6 +13,11 @@ namespace kiln::apps {
 
 inline constexpr const char* kIdxFileNames[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+// --data DIR, the folder idx_data_present() checks (Fashion-MNIST's by default).
+inline void add_idx_data_option(Arguments& arguments) {
+  arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "folder with the four IDX files, plain or .gz");
+}
 
 // True when `dir` holds the four IDX files (plain or .gz); otherwise prints why not and returns false.
 inline bool idx_data_present(const char* program, const std::string& dir) {
