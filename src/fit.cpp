@@ -4,6 +4,7 @@
 // epoch's batches one by one; the time spent inside it is the epoch's input wait.
 #include "kiln/model.hpp"
 
+#include "kiln/denormals.hpp"
 #include "kiln/error.hpp"
 #include "kiln/progress_bar.hpp"
 #include "kiln/random.hpp"
@@ -164,6 +165,8 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
 History Sequential::train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
                           const std::function<Logs()>& validate, const FitOptions& options) {
   const int verbose = resolve_verbose(options.verbose);
+  // One scope for the whole run rather than one per step: each scope wakes the team twice.
+  const DenormalsFlushedToZero flush_denormals;
   History history;
   callbacks::ProgbarLogger progress_bar(std::cout);
   std::vector<Callback*> callbacks;
@@ -244,6 +247,7 @@ Logs Sequential::evaluate(const data::Dataset<LabeledData>& batches, const Evalu
 }
 
 Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, int verbose) {
+  const DenormalsFlushedToZero flush_denormals;
   Loss& loss = **loss_;
   std::optional<ProgressBar> bar;
   if (verbose > 0) {
@@ -272,6 +276,7 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
 Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   build_from_data(x, "x");
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
+  const DenormalsFlushedToZero flush_denormals;
   Tensor predictions(output_shape().with_batch(x.rows()));
   const int64_t output_row_size = predictions.row_size();
   for (int64_t begin = 0; begin < x.rows(); begin += options.batch_size) {
@@ -285,6 +290,7 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
 
 Tensor Sequential::predict(const data::Dataset<Tensor>& batches) {
   if (batches.cardinality() == data::kInfiniteCardinality) throw ValueError("predict: the dataset repeats forever; take() a part of it");
+  const DenormalsFlushedToZero flush_denormals;
   std::vector<Tensor> outputs;
   for (const Tensor& batch : batches) {
     if (!built_) build_from_data(batch, "x");

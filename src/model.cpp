@@ -2,6 +2,7 @@
 // weight files. The epoch loop (fit, evaluate, predict) is in fit.cpp.
 #include "kiln/model.hpp"
 
+#include "kiln/denormals.hpp"
 #include "kiln/error.hpp"
 #include "kiln/io/npz.hpp"
 #include "kiln/random.hpp"
@@ -267,6 +268,7 @@ void Sequential::copy_rows(const Tensor& source, RowRange rows, Tensor& batch) c
 // ---- the training step ---------------------------------------------------------------------------
 
 const Tensor& Sequential::forward(const Tensor& x, bool training) {
+  const DenormalsFlushedToZero flush_denormals;
   if (!built_) build_from_data(x, "x");
   const Tensor* activations = &x;
   for (Shared<Layer>& layer : layers_) activations = &layer->forward(*activations, training);
@@ -276,6 +278,7 @@ const Tensor& Sequential::forward(const Tensor& x, bool training) {
 // forward -> loss and its gradient -> backward, last layer first -> one optimizer step over the arena
 double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
   check_compiled("train_on_batch");
+  const DenormalsFlushedToZero flush_denormals;
   const Tensor& prediction = forward(x, /*training=*/true);
   Loss& loss = **loss_;
   loss.check_targets(prediction.shape(), y);

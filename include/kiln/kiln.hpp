@@ -5,6 +5,7 @@
 #include "kiln/callbacks.hpp"
 #include "kiln/data/dataset.hpp"
 #include "kiln/data/sequence.hpp"
+#include "kiln/denormals.hpp"
 #include "kiln/datasets/idx.hpp"
 #include "kiln/error.hpp"
 #include "kiln/gemm.hpp"

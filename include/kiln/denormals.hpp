@@ -1,0 +1,40 @@
+// kiln/denormals.hpp — the model computes with denormal floats flushed to zero, as TensorFlow's
+// CPU threads do.
+//
+// A denormal is a float below 2^-126 in magnitude, kept with fewer bits of precision. On x86 an
+// operation that reads or produces one leaves the fast path for a microcode assist, tens of times
+// slower. Training makes them without anyone asking: a weight whose gradient is always zero (the
+// blank border pixels of MNIST-like images feed such weights) has Adam's first moment decaying by
+// beta_1 per step, through the denormal range on its way to zero. In W1 (docs/performance.md) that
+// doubled the time of Adam's update. Flushing them costs nothing in accuracy a model can notice:
+// the values are below 1e-38.
+//
+// Sequential's fit, evaluate and predict hold a DenormalsFlushedToZero for their whole run (one
+// scope, not one per batch: each scope wakes the team twice), so the callbacks and dataset
+// functions that run on the calling thread meanwhile see it too; train_on_batch and forward hold
+// one when called on their own. Pipeline threads, and every thread outside these calls, keep the
+// mode they had.
+#pragma once
+
+namespace kiln {
+
+// While alive, the calling thread and the threads of its OpenMP team (kiln::num_threads() of
+// them) flush denormal results to zero (FTZ) and read denormal inputs as zero (DAZ); the
+// destructor restores each thread's previous mode. Nested scopes on one thread cost nothing: only
+// the outermost sets and restores. A no-op on CPUs other than x86.
+class DenormalsFlushedToZero {
+ public:
+  DenormalsFlushedToZero();
+  ~DenormalsFlushedToZero();
+  DenormalsFlushedToZero(const DenormalsFlushedToZero&) = delete;
+  DenormalsFlushedToZero& operator=(const DenormalsFlushedToZero&) = delete;
+
+ private:
+  bool outermost_;
+  int team_size_ = 1;
+};
+
+// Whether the calling thread flushes denormals now.
+bool denormals_flushed_to_zero();
+
+}  // namespace kiln
