@@ -69,9 +69,18 @@ Tensor::Tensor(const Shape& shape, std::vector<float> values) : shape_(shape) {
   storage_.assign(values.begin(), values.end());
 }
 
+Tensor Tensor::uninitialized(const Shape& shape) {
+  Tensor tensor;
+  tensor.shape_ = shape;
+  tensor.storage_.resize(static_cast<size_t>(shape.element_count()));  // default-initialised: unset
+  return tensor;
+}
+
 void Tensor::resize(const Shape& shape) {
+  const size_t old_size = storage_.size(), new_size = static_cast<size_t>(shape.element_count());
   shape_ = shape;
-  storage_.resize(static_cast<size_t>(shape.element_count()));
+  storage_.resize(new_size);
+  if (new_size > old_size) std::fill(storage_.begin() + static_cast<std::ptrdiff_t>(old_size), storage_.end(), 0.0f);
 }
 
 void Tensor::reshape(const Shape& shape) {

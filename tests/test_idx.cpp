@@ -4,6 +4,7 @@
 #include "kiln/datasets/idx.hpp"
 
 #include "kiln/error.hpp"
+#include "kiln/parallel.hpp"
 
 #include <doctest/doctest.h>
 
@@ -204,6 +205,33 @@ TEST_CASE("idx: load_idx pairs images with labels, plain or gzipped, and scales 
 
   const kiln::datasets::TrainTest unscaled = load_idx(directory.path(), {.scale = 1.0f});
   CHECK(unscaled.train.x[35] == 35.0f);
+}
+
+TEST_CASE("idx: ByteImages::gather converts the rows asked for, in their order, on one thread or a team") {
+  TemporaryDirectory directory;
+  write_mnist_like(directory, 100, 100, 4, 28, 28);
+  const kiln::datasets::TrainTest floats = load_idx(directory.path());
+  const kiln::datasets::ByteTrainTest bytes = kiln::datasets::load_idx_bytes(directory.path());
+  // Any image equals load_idx's row for it, and any label its class.
+  auto check_rows = [&](const kiln::LabeledData& batch, const std::vector<int64_t>& rows) {
+    REQUIRE(batch.x.shape() == Shape{static_cast<int64_t>(rows.size()), 28, 28});
+    REQUIRE(batch.y.shape() == Shape{static_cast<int64_t>(rows.size())});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      for (int64_t p = 0; p < 784; ++p) {
+        REQUIRE(batch.x.at(static_cast<int64_t>(i), p) == floats.train.x.at(rows[i], p));
+      }
+      CHECK(batch.y[static_cast<int64_t>(i)] == floats.train.y[rows[i]]);
+    }
+  };
+  kiln::set_num_threads(2);
+  const std::vector<int64_t> few = {7, 0, 99, 7};  // 4 x 784 pixels: one thread
+  check_rows(bytes.train.gather(few), few);
+  std::vector<int64_t> many;  // 64 x 784 pixels, past kParallelMinElements: split across the team
+  for (int64_t i = 0; i < 64; ++i) many.push_back((i * 37 + 11) % 100);
+  check_rows(bytes.train.gather(many), many);
+  check_rows(bytes.train.gather({}), {});
+  CHECK_THROWS_WITH_AS(bytes.train.gather(std::vector<int64_t>{3, 100}), doctest::Contains("row 100 is outside the 100 images"),
+                       kiln::ShapeError);
 }
 
 TEST_CASE("idx: find_idx_file takes the plain file first, then the gzipped one, and names both when neither is there") {

@@ -14,6 +14,7 @@
 #include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -58,6 +59,13 @@ struct CacheLineAllocator {
   CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT: allocators convert implicitly
   T* allocate(size_t count) { return static_cast<T*>(::operator new(count * sizeof(T), kAlignment)); }
   void deallocate(T* pointer, size_t) { ::operator delete(pointer, kAlignment); }
+  // A growing vector default-initialises its new elements: floats are left unset rather than
+  // zeroed, so a buffer that is about to be overwritten whole is not written twice. Whoever
+  // promises zeros (Tensor::resize, resize(n, 0.0f)) writes them.
+  template <class U>
+  void construct(U* pointer) noexcept { ::new (static_cast<void*>(pointer)) U; }
+  template <class U, class... Args>
+  void construct(U* pointer, Args&&... args) { ::new (static_cast<void*>(pointer)) U(std::forward<Args>(args)...); }
   friend bool operator==(const CacheLineAllocator&, const CacheLineAllocator&) { return true; }
 };
 
@@ -73,6 +81,8 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(const Shape& shape, float fill = 0.0f);
   Tensor(const Shape& shape, std::vector<float> values);  // values.size() must match the shape
+  // A tensor whose elements are left unset, for code that writes every one of them next.
+  static Tensor uninitialized(const Shape& shape);
 
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }

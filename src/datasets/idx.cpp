@@ -6,7 +6,9 @@
 #include "kiln/datasets/idx.hpp"
 
 #include "kiln/error.hpp"
+#include "kiln/parallel.hpp"
 
+#include <omp.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -229,28 +231,41 @@ ByteTrainTest load_idx_bytes(const std::string& dir, const LoadIdxOptions& optio
 
 LabeledData ByteImages::gather(std::span<const int64_t> rows) const {
   const auto count = static_cast<int64_t>(rows.size());
-  LabeledData batch{Tensor(image_shape().with_batch(count)), Tensor(Shape{count})};
-  const int64_t pixels_per_image = image_shape().element_count();
   for (const int64_t row : rows) {
     if (row < 0 || row >= size()) {
       throw ShapeError("gather: row " + std::to_string(row) + " is outside the " + std::to_string(size()) + " images");
     }
   }
+  LabeledData batch{Tensor::uninitialized(image_shape().with_batch(count)), Tensor::uninitialized(Shape{count})};
+  const int64_t pixels_per_image = image_shape().element_count();
+  const uint8_t* const all_pixels = images.bytes.data();
+  const uint8_t* const all_labels = labels.bytes.data();
+  float* const x = batch.x.data();
+  float* const y = batch.y.data();
+  const float pixel_scale = scale;
   // Shuffled rows are scattered over the whole data set, so each image starts with a cache miss
   // the hardware prefetcher cannot foresee. Asking for the image kPrefetchAhead rows ahead while
   // converting this one overlaps those misses instead of paying them one after another.
   constexpr int64_t kPrefetchAhead = 4;
   constexpr int64_t kCacheLine = 64;
-  for (int64_t i = 0; i < count; ++i) {
-    if (i + kPrefetchAhead < count) {
-      const uint8_t* ahead = images.bytes.data() + rows[static_cast<size_t>(i + kPrefetchAhead)] * pixels_per_image;
-      for (int64_t offset = 0; offset < pixels_per_image; offset += kCacheLine) __builtin_prefetch(ahead + offset);
+  // Each thread of the caller's team converts a contiguous share of the rows. Training's thread
+  // gathers its own batches once prefetch(AUTOTUNE) has handed the pipeline over, and its team
+  // would otherwise wait meanwhile; on a pipeline thread the team is that one thread.
+#pragma omp parallel if (count * pixels_per_image >= kParallelMinElements)
+  {
+    const int64_t threads = omp_get_num_threads(), share = (count + threads - 1) / threads;
+    const int64_t begin = std::min(count, omp_get_thread_num() * share), end = std::min(count, begin + share);
+    for (int64_t i = begin; i < end; ++i) {
+      if (i + kPrefetchAhead < end) {
+        const uint8_t* ahead = all_pixels + rows[static_cast<size_t>(i + kPrefetchAhead)] * pixels_per_image;
+        for (int64_t offset = 0; offset < pixels_per_image; offset += kCacheLine) __builtin_prefetch(ahead + offset);
+      }
+      const int64_t row = rows[static_cast<size_t>(i)];
+      const uint8_t* pixels = all_pixels + row * pixels_per_image;
+      float* out = x + i * pixels_per_image;
+      for (int64_t p = 0; p < pixels_per_image; ++p) out[p] = static_cast<float>(pixels[p]) * pixel_scale;
+      y[i] = static_cast<float>(all_labels[static_cast<size_t>(row)]);
     }
-    const int64_t row = rows[static_cast<size_t>(i)];
-    const uint8_t* pixels = images.bytes.data() + row * pixels_per_image;
-    float* out = batch.x.data() + i * pixels_per_image;
-    for (int64_t p = 0; p < pixels_per_image; ++p) out[p] = static_cast<float>(pixels[p]) * scale;
-    batch.y[i] = static_cast<float>(labels.bytes[static_cast<size_t>(row)]);
   }
   return batch;
 }
