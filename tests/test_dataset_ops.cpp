@@ -316,6 +316,25 @@ TEST_CASE("shuffle reshuffles each epoch by default: a new order, the same eleme
   CHECK(first_half != second_half);
 }
 
+TEST_CASE("shuffle hands batch() the order it hands out one element at a time, and counts every element") {
+  const auto one_by_one = data::range(100).shuffle(30, /*seed=*/5);
+  const auto batched = data::range(100).shuffle(30, /*seed=*/5).batch(7);  // ends with a short batch of 2
+  std::vector<int64_t> from_batches;
+  data::Iteration<std::vector<int64_t>> iteration = batched.iterate();
+  while (std::optional<std::vector<int64_t>> batch = iteration.next()) {
+    CHECK(batch->size() == (from_batches.size() == 98 ? 2u : 7u));
+    from_batches.insert(from_batches.end(), batch->begin(), batch->end());
+  }
+  CHECK(from_batches == collect(one_by_one));
+  const std::vector<data::StageReport> report = iteration.statistics();
+  REQUIRE(report.size() == 3);
+  CHECK(report[1].name == "shuffle");
+  CHECK(report[1].elements_produced == 100);
+  CHECK(report[1].mean_buffer_occupancy > 15.0);  // full (30) while the input lasts, draining after
+  CHECK(report[1].mean_buffer_occupancy < 30.0);
+  CHECK(report[0].elements_produced == 15);
+}
+
 TEST_CASE("shuffle with the same seed gives the same orders in two separate datasets") {
   const auto a = data::range(50).shuffle(10, /*seed=*/7);
   const auto b = data::range(50).shuffle(10, /*seed=*/7);

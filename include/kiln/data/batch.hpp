@@ -45,11 +45,7 @@ class BatchNode : public Node<BatchOf<T>> {
       BusyTimer timer(*stats_);
       std::vector<T> elements;
       elements.reserve(static_cast<size_t>(batch_size_));
-      while (static_cast<int64_t>(elements.size()) < batch_size_) {
-        std::optional<T> element = input_->next();
-        if (!element) break;
-        elements.push_back(std::move(*element));
-      }
+      input_->next_many(batch_size_, elements);
       if (elements.empty()) return std::nullopt;
       if (drop_remainder_ && static_cast<int64_t>(elements.size()) < batch_size_) return std::nullopt;
       stats_->elements_produced++;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kiln::data {
 
@@ -34,6 +35,21 @@ class Iterator {
   // The next element, or nullopt at the end of the epoch. Rethrows, on the consumer's thread,
   // any exception raised while producing it (by a map function, a generator, a file read...).
   virtual std::optional<T> next() = 0;
+
+  // Appends up to `count` next elements to `out` and returns how many: fewer only at the end of
+  // the epoch. batch() takes its elements this way. A stage whose elements are cheap (shuffle's
+  // are often bare indices) overrides it to read its clock and update its counters once per call
+  // instead of once per element, which would otherwise cost more than the elements.
+  virtual int64_t next_many(int64_t count, std::vector<T>& out) {
+    int64_t appended = 0;
+    while (appended < count) {
+      std::optional<T> element = next();
+      if (!element) break;
+      out.push_back(std::move(*element));
+      ++appended;
+    }
+    return appended;
+  }
 };
 
 template <class T>

@@ -42,7 +42,30 @@ class ShuffleNode : public Node<T> {
 
     std::optional<T> next() override {
       BusyTimer timer(*stats_);
-      while (!input_done_ && static_cast<int64_t>(buffer_.size()) < buffer_size_) {  // fill
+      int64_t occupancy = 0;
+      std::optional<T> element = take(occupancy);
+      if (element) record_taken(1, occupancy);
+      return element;
+    }
+
+    int64_t next_many(int64_t count, std::vector<T>& out) override {
+      BusyTimer timer(*stats_);
+      int64_t appended = 0, occupancy_sum = 0;
+      while (appended < count) {
+        std::optional<T> element = take(occupancy_sum);
+        if (!element) break;
+        out.push_back(std::move(*element));
+        ++appended;
+      }
+      record_taken(appended, occupancy_sum);
+      return appended;
+    }
+
+   private:
+    // Refills the buffer, then takes a random element out of it (nullopt once both are empty),
+    // adding the buffer's size before the take to occupancy_sum.
+    std::optional<T> take(int64_t& occupancy_sum) {
+      while (!input_done_ && static_cast<int64_t>(buffer_.size()) < buffer_size_) {
         std::optional<T> element = input_->next();
         if (!element) {
           input_done_ = true;
@@ -51,18 +74,21 @@ class ShuffleNode : public Node<T> {
         buffer_.push_back(std::move(*element));
       }
       if (buffer_.empty()) return std::nullopt;
-      stats_->occupancy_sum += static_cast<int64_t>(buffer_.size());
-      stats_->occupancy_samples++;
+      occupancy_sum += static_cast<int64_t>(buffer_.size());
       // Take a random element; the last one moves into its place, and the next fill refills it.
       const size_t pick = static_cast<size_t>(rng_.below(buffer_.size()));
       T chosen = std::move(buffer_[pick]);
       if (pick + 1 != buffer_.size()) buffer_[pick] = std::move(buffer_.back());
       buffer_.pop_back();
-      stats_->elements_produced++;
       return chosen;
     }
 
-   private:
+    void record_taken(int64_t elements, int64_t occupancy_sum) {
+      stats_->occupancy_sum += occupancy_sum;
+      stats_->occupancy_samples += elements;
+      stats_->elements_produced += elements;
+    }
+
     std::unique_ptr<Iterator<T>> input_;
     int64_t buffer_size_;
     Rng rng_;
