@@ -549,6 +549,42 @@ TEST_CASE("ActivationLayer: softmax is exact on round numbers and does not overf
   for (int64_t j = 3; j < 6; ++j) CHECK(y[j] == doctest::Approx(1.0 / 3.0).epsilon(1e-6));
 }
 
+TEST_CASE("ActivationLayer: sigmoid and softmax agree with double-precision exp over float's range") {
+  // 4001 inputs from -100 to 100 (past where e^x leaves float's normal range, both ways).
+  const int64_t count = 4001;
+  std::vector<float> inputs(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) inputs[static_cast<size_t>(i)] = -100.0f + 0.05f * static_cast<float>(i);
+  ActivationLayer sigmoid(Activation::Sigmoid);
+  sigmoid.build(Shape{count});
+  const Tensor& s = sigmoid.forward(Tensor(Shape{1, count}, inputs), false);
+  for (int64_t i = 0; i < count; ++i) {
+    const double x = inputs[static_cast<size_t>(i)], expected = 1.0 / (1.0 + std::exp(-x));
+    if (expected < 1e-30) {
+      CHECK(s[i] < 1e-30f);
+    } else {
+      CHECK(std::abs(s[i] - expected) <= 3e-7 * expected);
+    }
+  }
+  // Softmax over rows of 10 spread from 0 to -90 below the row's maximum.
+  const int64_t rows = 200, classes = 10;
+  std::vector<float> logits(static_cast<size_t>(rows * classes));
+  for (int64_t i = 0; i < rows * classes; ++i) logits[static_cast<size_t>(i)] = -0.045f * static_cast<float>((i * 7919) % 2000);
+  ActivationLayer softmax(Activation::Softmax);
+  softmax.build(Shape{classes});
+  const Tensor& p = softmax.forward(Tensor(Shape{rows, classes}, logits), false);
+  for (int64_t r = 0; r < rows; ++r) {
+    // The reference takes the same float differences z - max(z): their rounding is softmax's, not exp's.
+    const float* z = logits.data() + r * classes;
+    const float z_max = *std::max_element(z, z + classes);
+    double sum = 0.0;
+    for (int64_t j = 0; j < classes; ++j) sum += std::exp(double{z[j] - z_max});
+    for (int64_t j = 0; j < classes; ++j) {
+      const double expected = std::exp(double{z[j] - z_max}) / sum;
+      CHECK(std::abs(p.at(r, j) - expected) <= 5e-7 * expected + 1e-37);
+    }
+  }
+}
+
 TEST_CASE("ActivationLayer: softmax needs a flat sample; the layer reports its activation for fusing") {
   ActivationLayer softmax(Activation::Softmax);
   softmax.set_name("activation");
