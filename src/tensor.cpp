@@ -59,7 +59,9 @@ bool operator==(const Shape& a, const Shape& b) {
 }
 
 Tensor::Tensor(const Shape& shape, float fill)
-    : shape_(shape), storage_(static_cast<size_t>(shape.element_count()), fill) {}
+    : shape_(shape), storage_(static_cast<size_t>(shape.element_count()), fill) {
+  own_storage();
+}
 
 Tensor::Tensor(const Shape& shape, std::vector<float> values) : shape_(shape) {
   if (static_cast<int64_t>(values.size()) != shape.element_count()) {
@@ -67,20 +69,52 @@ Tensor::Tensor(const Shape& shape, std::vector<float> values) : shape_(shape) {
                      " values, got " + std::to_string(values.size()));
   }
   storage_.assign(values.begin(), values.end());
+  own_storage();
 }
 
 Tensor Tensor::uninitialized(const Shape& shape) {
   Tensor tensor;
   tensor.shape_ = shape;
   tensor.storage_.resize(static_cast<size_t>(shape.element_count()));  // default-initialised: unset
+  tensor.own_storage();
   return tensor;
 }
 
+Tensor::Tensor(const Tensor& other) : shape_(other.shape_), storage_(other.data_, other.data_ + other.size_) {
+  own_storage();
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) *this = Tensor(other);  // through a copy: other may be a view of this tensor
+  return *this;
+}
+
+// A moved vector keeps its buffer, so an owning tensor's data_ stays valid; a view's is kept.
+Tensor::Tensor(Tensor&& other) noexcept
+    : shape_(other.shape_), storage_(std::move(other.storage_)), data_(other.data_), size_(other.size_) {
+  other.storage_.clear();
+  other.own_storage();
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    shape_ = other.shape_;
+    storage_ = std::move(other.storage_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.storage_.clear();
+    other.own_storage();
+  }
+  return *this;
+}
+
 void Tensor::resize(const Shape& shape) {
+  if (is_view()) storage_.assign(data_, data_ + size_);  // the viewed values become this tensor's
   const size_t old_size = storage_.size(), new_size = static_cast<size_t>(shape.element_count());
   shape_ = shape;
   storage_.resize(new_size);
   if (new_size > old_size) std::fill(storage_.begin() + static_cast<std::ptrdiff_t>(old_size), storage_.end(), 0.0f);
+  own_storage();
 }
 
 void Tensor::reshape(const Shape& shape) {
@@ -89,6 +123,16 @@ void Tensor::reshape(const Shape& shape) {
                      ": element counts differ");
   }
   shape_ = shape;
+}
+
+void Tensor::view(const Tensor& source, const Shape& shape) {
+  if (shape.element_count() != source.size()) {
+    throw ShapeError("cannot view a tensor of shape " + source.shape().str() + " as " + shape.str() +
+                     ": element counts differ");
+  }
+  shape_ = shape;
+  data_ = const_cast<float*>(source.data_);  // a view writes what it views; see the header
+  size_ = source.size_;
 }
 
 Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,65 @@ TEST_CASE("Tensor: reshape keeps the values and checks the element count") {
   CHECK(contains(message, "2x3"));
   CHECK(contains(message, "4x2"));
   CHECK(u.shape() == Shape{2, 3});  // unchanged after the failed reshape
+}
+
+TEST_CASE("Tensor: a view shares the viewed elements; copies of it own theirs; resizing it detaches it") {
+  Tensor source(Shape{2, 2, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  Tensor flat;
+  flat.view(source, Shape{2, 6});
+  CHECK(flat.is_view());
+  CHECK(flat.shape() == Shape{2, 6});
+  CHECK(flat.data() == source.data());
+  CHECK(flat.at(1, 2) == 8.0f);
+  source[8] = 80.0f;  // a view sees its source change...
+  CHECK(flat.at(1, 2) == 80.0f);
+  flat[0] = -1.0f;  // ...and writes through to it
+  CHECK(source[0] == -1.0f);
+
+  const Tensor copy = flat;  // a copy owns its elements
+  CHECK_FALSE(copy.is_view());
+  CHECK(copy.data() != source.data());
+  CHECK(copy.shape() == Shape{2, 6});
+  CHECK(std::vector<float>(copy.values().begin(), copy.values().end()) ==
+        std::vector<float>(source.values().begin(), source.values().end()));
+  Tensor assigned(Shape{1});
+  assigned = flat;
+  CHECK_FALSE(assigned.is_view());
+  CHECK(assigned[8] == 80.0f);
+
+  Tensor moved = std::move(flat);  // a move keeps the view
+  CHECK(moved.is_view());
+  CHECK(moved.data() == source.data());
+
+  moved.resize(Shape{3, 6});  // resizing detaches: the values seen so far, then zeros
+  CHECK_FALSE(moved.is_view());
+  CHECK(moved.data() != source.data());
+  CHECK(moved[0] == -1.0f);
+  CHECK(moved[8] == 80.0f);
+  CHECK(moved[17] == 0.0f);
+  source[1] = 100.0f;
+  CHECK(moved[1] == 1.0f);
+
+  Tensor wrong;
+  CHECK_THROWS_WITH_AS(wrong.view(source, Shape{5, 2}), doctest::Contains("cannot view a tensor of shape 2x2x3 as 5x2"),
+                       ShapeError);
+}
+
+TEST_CASE("Tensor: an owning tensor moved keeps its elements where they were") {
+  Tensor owner(Shape{3}, {1, 2, 3});
+  const float* elements = owner.data();
+  Tensor moved(std::move(owner));
+  CHECK_FALSE(moved.is_view());
+  CHECK(moved.data() == elements);
+  CHECK(moved[2] == 3.0f);
+  CHECK(owner.empty());  // NOLINT: the moved-from tensor is empty, as documented
+  Tensor target;
+  target = std::move(moved);
+  CHECK(target.data() == elements);
+  CHECK(target.size() == 3);
+  Tensor& same = target;
+  target = same;  // self-assignment keeps it
+  CHECK(target[1] == 2.0f);
 }
 
 TEST_CASE("Tensor: slice_rows copies rows [begin, end)") {

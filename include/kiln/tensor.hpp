@@ -76,6 +76,8 @@ using ConstMatrixMap = Eigen::Map<const Matrix>;
 using VectorMap = Eigen::Map<Eigen::VectorXf>;
 using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 
+// A float array with a shape, row-major. A tensor owns its elements, except a view (see view()),
+// which reads and writes another tensor's.
 class Tensor {
  public:
   Tensor() = default;
@@ -84,30 +86,43 @@ class Tensor {
   // A tensor whose elements are left unset, for code that writes every one of them next.
   static Tensor uninitialized(const Shape& shape);
 
+  // Copies own their elements, even a copy of a view; moves keep what they move.
+  Tensor(const Tensor& other);
+  Tensor& operator=(const Tensor& other);
+  Tensor(Tensor&& other) noexcept;
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor() = default;
+
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
-  int64_t size() const { return static_cast<int64_t>(storage_.size()); }
+  int64_t size() const { return size_; }
   int64_t dim(int axis) const { return shape_[axis]; }
-  bool empty() const { return storage_.empty(); }
+  bool empty() const { return size_ == 0; }
 
   // Axis 0 is the batch; a "row" is one sample, all other axes flattened.
   int64_t rows() const { return shape_.rank() == 0 ? 1 : shape_[0]; }
   int64_t row_size() const { return rows() == 0 ? 0 : size() / rows(); }
 
-  float* data() { return storage_.data(); }
-  const float* data() const { return storage_.data(); }
-  std::span<float> values() { return storage_; }
-  std::span<const float> values() const { return storage_; }
-  float& operator[](int64_t i) { return storage_[static_cast<size_t>(i)]; }
-  float operator[](int64_t i) const { return storage_[static_cast<size_t>(i)]; }
-  float& at(int64_t row, int64_t column) { return storage_[static_cast<size_t>(row * row_size() + column)]; }
-  float at(int64_t row, int64_t column) const { return storage_[static_cast<size_t>(row * row_size() + column)]; }
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  std::span<float> values() { return {data_, static_cast<size_t>(size_)}; }
+  std::span<const float> values() const { return {data_, static_cast<size_t>(size_)}; }
+  float& operator[](int64_t i) { return data_[i]; }
+  float operator[](int64_t i) const { return data_[i]; }
+  float& at(int64_t row, int64_t column) { return data_[row * row_size() + column]; }
+  float at(int64_t row, int64_t column) const { return data_[row * row_size() + column]; }
 
   // Change the shape. Storage grows only past its largest size so far, so a training step that
-  // sees the same (or a smaller, last) batch again allocates nothing. New elements are zero.
+  // sees the same (or a smaller, last) batch again allocates nothing. New elements are zero. A
+  // view resized becomes a tensor of its own, keeping the values it saw.
   void resize(const Shape& shape);
-  // Same element count, new shape (Flatten, Reshape).
+  // Same element count, new shape.
   void reshape(const Shape& shape);
+  // Makes this tensor a view of source's elements under `shape`, which must have as many: no copy
+  // (Flatten). It is valid while source lives and keeps its storage, and writing through it
+  // writes source's elements.
+  void view(const Tensor& source, const Shape& shape);
+  bool is_view() const { return data_ != storage_.data(); }
 
   // [rows, row_size] row-major view: the batch as a matrix, for GEMMs.
   MatrixMap matrix() { return {data(), rows(), row_size()}; }
@@ -117,8 +132,16 @@ class Tensor {
   Tensor slice_rows(int64_t begin, int64_t end) const;
 
  private:
+  // After storage_ changes: the tensor's elements are storage_'s.
+  void own_storage() {
+    data_ = storage_.data();
+    size_ = static_cast<int64_t>(storage_.size());
+  }
+
   Shape shape_;
   std::vector<float, CacheLineAllocator<float>> storage_;
+  float* data_ = nullptr;  // storage_.data(), or a viewed tensor's elements
+  int64_t size_ = 0;
 };
 
 // Inputs with their targets, row i of x going with row i of y: a training or test set in memory.

