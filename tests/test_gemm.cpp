@@ -47,10 +47,11 @@ TEST_CASE("gemm matches the definition for every operand layout, on one thread a
     int64_t m, k, n;
   };
   // Small (one thread), wider than tall (split by columns), taller than wide (split by rows),
-  // and slices that are not whole multiples of the 16-float split.
-  const Size sizes[] = {{3, 5, 4}, {64, 300, 200}, {333, 70, 50}, {97, 129, 301}};
+  // and extents that are not whole multiples of the split's granule (16 columns, 4 rows), on
+  // one, two and three threads.
+  const Size sizes[] = {{3, 5, 4}, {64, 300, 200}, {333, 70, 50}, {97, 129, 301}, {786, 64, 128}};
   const int original_threads = num_threads();
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
     for (const Size& size : sizes) {
       for (Operand op_a : {Operand::AsIs, Operand::Transposed}) {
