@@ -25,9 +25,11 @@ constexpr uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// A uniform float in [0, 1) determined by (seed, counter) alone.
+// A uniform float in [0, 1) determined by (seed, counter) alone: the (counter + 1)th output of
+// SplitMix64 started at seed, whose state only ever adds the same constant, so any output can be
+// computed directly. One multiply-xorshift chain per value (a Dropout mask is one per element).
 inline float uniform_from_counter(uint64_t seed, uint64_t counter) {
-  return static_cast<float>(mix64(seed ^ mix64(counter)) >> 40) * 0x1.0p-24f;
+  return static_cast<float>(mix64(seed + counter * 0x9E3779B97F4A7C15ull) >> 40) * 0x1.0p-24f;
 }
 
 // A small sequential generator for serial work (initialisers, shuffles): SplitMix64.
