@@ -434,8 +434,17 @@ TEST_CASE("prefetch(AUTOTUNE) delivers every element in order, before and after 
   const auto report = iteration.statistics();
   REQUIRE(report.front().name == "prefetch");
   CHECK(report.front().elements_produced == 150);
-  const std::string path = report.front().parallelism == 0 ? "handed over" : "kept";
-  MESSAGE("prefetch producer thread " << path);
+  const bool handed_over = report.front().parallelism == 0;
+  MESSAGE("prefetch producer thread " << std::string(handed_over ? "handed over" : "kept"));
+
+  // The next epoch of the same dataset starts where the first ended: with no thread after a
+  // hand-over (threads 0 before the first element), with its thread and a new window otherwise.
+  data::Iteration<int64_t> next_epoch = dataset.iterate();
+  CHECK(next_epoch.statistics().front().parallelism == (handed_over ? 0 : 1));
+  std::vector<int64_t> delivered_again;
+  while (std::optional<int64_t> element = next_epoch.next()) delivered_again.push_back(*element);
+  CHECK(delivered_again == expected);
+  if (handed_over) CHECK(next_epoch.statistics().front().parallelism == 0);
 }
 
 TEST_CASE("an error after prefetch(AUTOTUNE) may have handed over still ends the epoch, naming the element") {

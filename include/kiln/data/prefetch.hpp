@@ -6,7 +6,8 @@
 // never competes with the model's. An exception in the producer travels through the queue and is
 // rethrown by the consumer's next(). With AUTOTUNE the queue's size is set by a PrefetchTuner, and
 // a ProducerPlacementTuner may find the thread useless: the producer then hands its input over,
-// once, and ends; the consumer makes each later element itself when it asks for it.
+// once, and ends; the consumer makes each later element itself when it asks for it, and later
+// iterations of the same dataset (epochs) start that way, with no thread.
 #pragma once
 
 #include "kiln/data/autotune.hpp"
@@ -14,6 +15,7 @@
 #include "kiln/data/node.hpp"
 #include "kiln/data/pipeline_thread.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -34,15 +36,28 @@ class PrefetchNode : public Node<T> {
 
   std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
     auto stats = context.stats->add_stage("prefetch");
-    return std::make_unique<PrefetchIterator>(input_->make_iterator(context), buffer_size_, std::move(stats));
+    return std::make_unique<PrefetchIterator>(input_->make_iterator(context), buffer_size_, std::move(stats),
+                                              handed_over_before_);
   }
   int64_t cardinality() const override { return input_->cardinality(); }
 
  private:
   class PrefetchIterator : public Iterator<T> {
    public:
-    PrefetchIterator(std::unique_ptr<Iterator<T>> input, int64_t buffer_size, std::shared_ptr<StageStatistics> stats)
-        : input_(std::move(input)), autotune_(buffer_size == AUTOTUNE), fixed_capacity_(buffer_size), stats_(std::move(stats)) {
+    PrefetchIterator(std::unique_ptr<Iterator<T>> input, int64_t buffer_size, std::shared_ptr<StageStatistics> stats,
+                     std::shared_ptr<std::atomic<bool>> handed_over_before)
+        : input_(std::move(input)),
+          autotune_(buffer_size == AUTOTUNE),
+          fixed_capacity_(buffer_size),
+          stats_(std::move(stats)),
+          handed_over_before_(std::move(handed_over_before)) {
+      if (autotune_ && handed_over_before_->load()) {
+        // An earlier epoch found the thread useless: start where it ended, with no thread.
+        consumer_produces_ = true;
+        stats_->parallelism = 0;
+        stats_->buffer_capacity = 0;
+        return;
+      }
       stats_->buffer_capacity = capacity();
       stats_->parallelism = 1;
       producer_ = std::jthread([this](std::stop_token stop) { produce(stop); });
@@ -146,6 +161,7 @@ class PrefetchNode : public Node<T> {
         stats_->elements_produced++;
         if (hand_over) {
           consumer_produces_ = true;
+          handed_over_before_->store(true);
           stats_->parallelism = 0;
           stats_->buffer_capacity = 0;
           element_ready_.notify_all();
@@ -163,6 +179,7 @@ class PrefetchNode : public Node<T> {
     const int64_t fixed_capacity_;
     PrefetchTuner tuner_;  // changed by the consumer, read by both under mutex_
     std::shared_ptr<StageStatistics> stats_;
+    std::shared_ptr<std::atomic<bool>> handed_over_before_;  // the node's: set by the first hand-over
 
     std::mutex mutex_;
     std::condition_variable element_ready_;
@@ -178,6 +195,10 @@ class PrefetchNode : public Node<T> {
 
   NodePtr<T> input_;
   int64_t buffer_size_;
+  // Whether an iteration of this node has handed its input to the consumer. Later iterations
+  // (the next epochs) then start that way, instead of spending their first window on a thread
+  // already found useless. Shared with the iterators, which may outlive the node.
+  std::shared_ptr<std::atomic<bool>> handed_over_before_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace kiln::data
