@@ -47,9 +47,11 @@ TEST_CASE("gemm matches the definition for every operand layout, on one thread a
     int64_t m, k, n;
   };
   // Small (one thread), wider than tall (split by columns), taller than wide (split by rows),
-  // and extents that are not whole multiples of the split's granule (16 columns, 4 rows), on
-  // one, two and three threads.
-  const Size sizes[] = {{3, 5, 4}, {64, 300, 200}, {333, 70, 50}, {97, 129, 301}, {786, 64, 128}};
+  // extents that are not whole multiples of the split's granule (16 columns, 4 rows), and C at
+  // most 16 columns wide (the narrow loop: W1's 128x10 layer's products, a row count that 8 does
+  // not divide, one column, sixteen), on one, two and three threads.
+  const Size sizes[] = {{3, 5, 4},     {64, 300, 200}, {333, 70, 50}, {97, 129, 301}, {786, 64, 128},
+                        {64, 128, 10}, {128, 64, 10},  {37, 5, 16},   {9, 3, 1},     {1000, 200, 10}};
   const int original_threads = num_threads();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
