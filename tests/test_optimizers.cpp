@@ -1,6 +1,7 @@
 // Tests of Adam and SGD (plain, momentum, Nesterov) against steps computed here: a few by hand,
 // with the arithmetic in the comments, and the rest by the Keras formulas written out again in
-// double precision. A large arena (past kParallelMinElements) checks the OpenMP path too.
+// double precision. A large arena (past kParallelMinElements) checks the OpenMP path too, and a
+// larger one (past kStreamSlotsFromBytes) the slots written with streaming stores.
 #include "kiln/optimizers.hpp"
 
 #include "kiln/error.hpp"
@@ -81,8 +82,13 @@ void check_matches(const std::vector<float>& actual, const std::vector<double>& 
 // A large arena whose values and gradients vary element by element.
 constexpr int64_t kLargeArena = 3 * kiln::kParallelMinElements + 7;
 
-std::vector<float> large_values(double phase) {
-  std::vector<float> values(static_cast<size_t>(kLargeArena));
+// Arenas whose slots (two per parameter for Adam, one for SGD's velocity) reach the size that is
+// written past the caches, with a last partial cache line (1001 = 62 lines of 16 floats and 9).
+constexpr int64_t kStreamedAdamArena = kiln::kStreamSlotsFromBytes / (2 * sizeof(float)) + 1001;
+constexpr int64_t kStreamedSgdArena = kiln::kStreamSlotsFromBytes / sizeof(float) + 1001;
+
+std::vector<float> large_values(double phase, int64_t size = kLargeArena) {
+  std::vector<float> values(static_cast<size_t>(size));
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(std::sin(0.001 * double(i) + phase));
   return values;
 }
@@ -161,6 +167,19 @@ TEST_CASE("Adam: a large arena (the OpenMP path) matches the formula element by 
   std::vector<double> expected(w.begin(), w.end());
   for (int step = 0; step < 3; ++step) {
     const std::vector<float> g = large_values(1.0 + step);
+    adam.apply(w, g);
+    reference.step(expected, g);
+  }
+  check_matches(w, expected, 1e-5);
+}
+
+TEST_CASE("Adam: an arena whose moments are written past the caches matches the formula element by element") {
+  Adam adam(0.01f);
+  AdamReference reference{.learning_rate = 0.01};
+  std::vector<float> w = large_values(0.0, kStreamedAdamArena);
+  std::vector<double> expected(w.begin(), w.end());
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> g = large_values(1.0 + step, kStreamedAdamArena);
     adam.apply(w, g);
     reference.step(expected, g);
   }
@@ -265,6 +284,22 @@ TEST_CASE("SGD: a large arena (the OpenMP path) matches the formula, for each va
     std::vector<double> expected(w.begin(), w.end());
     for (int step = 0; step < 3; ++step) {
       const std::vector<float> g = large_values(2.0 + step);
+      sgd.apply(w, g);
+      reference.step(expected, g);
+    }
+    check_matches(w, expected, 1e-5);
+  }
+}
+
+TEST_CASE("SGD with momentum: an arena whose velocity is written past the caches matches the formula") {
+  for (bool nesterov : {false, true}) {
+    CAPTURE(nesterov);
+    SGD sgd(0.1f, 0.9f, nesterov);
+    SgdReference reference{.learning_rate = 0.1, .momentum = 0.9, .nesterov = nesterov};
+    std::vector<float> w = large_values(0.0, kStreamedSgdArena);
+    std::vector<double> expected(w.begin(), w.end());
+    for (int step = 0; step < 3; ++step) {
+      const std::vector<float> g = large_values(2.0 + step, kStreamedSgdArena);
       sgd.apply(w, g);
       reference.step(expected, g);
     }

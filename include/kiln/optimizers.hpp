@@ -2,8 +2,11 @@
 //
 // The model keeps every parameter and gradient in two contiguous arrays, so an optimizer step is
 // one vectorised, OpenMP-parallel loop over all of them, with its slot variables (Adam's moments,
-// SGD's velocity) in arrays of the same length. Runs on the training thread.
+// SGD's velocity) in arrays of the same length. Runs on the training thread. Large slots are
+// written past the caches (see optimizers.cpp for why).
 #pragma once
+
+#include "kiln/tensor.hpp"
 
 #include <cstdint>
 #include <span>
@@ -11,6 +14,10 @@
 #include <vector>
 
 namespace kiln {
+
+// Slots this large or larger (all of an optimizer's, in bytes) are written with streaming stores,
+// which bypass the caches: see optimizers.cpp.
+inline constexpr int64_t kStreamSlotsFromBytes = int64_t{12} << 20;
 
 class Optimizer {
  public:
@@ -25,8 +32,11 @@ class Optimizer {
   int64_t iterations() const { return iterations_; }
 
  protected:
+  // One float per parameter, starting on a cache line (the streaming stores need whole lines).
+  using Slot = std::vector<float, CacheLineAllocator<float>>;
+
   explicit Optimizer(float learning_rate);
-  void resize_slots(std::vector<float>& slot, size_t size);  // zero-filled on first use
+  void resize_slots(Slot& slot, size_t size);  // zero-filled on first use
 
   float learning_rate_;
   int64_t iterations_ = 0;
@@ -47,7 +57,7 @@ class Adam : public Optimizer {
 
  private:
   float beta_1_, beta_2_, epsilon_;
-  std::vector<float> first_moment_, second_moment_;
+  Slot first_moment_, second_moment_;
 };
 
 // SGD with optional momentum, as Keras computes it:
@@ -62,7 +72,7 @@ class SGD : public Optimizer {
  private:
   float momentum_;
   bool nesterov_;
-  std::vector<float> velocity_;
+  Slot velocity_;
 };
 
 }  // namespace optimizers
