@@ -49,9 +49,12 @@ TEST_CASE("gemm matches the definition for every operand layout, on one thread a
   // Small (one thread), wider than tall (split by columns), taller than wide (split by rows),
   // extents that are not whole multiples of the split's granule (16 columns, 4 rows), and C at
   // most 16 columns wide (the narrow loop: W1's 128x10 layer's products, a row count that 8 does
-  // not divide, one column, sixteen), on one, two and three threads.
-  const Size sizes[] = {{3, 5, 4},     {64, 300, 200}, {333, 70, 50}, {97, 129, 301}, {786, 64, 128},
-                        {64, 128, 10}, {128, 64, 10},  {37, 5, 16},   {9, 3, 1},     {1000, 200, 10}};
+  // not divide, one column, sixteen), and a product Eigen's blocking cuts into several blocks
+  // along k and along C's rows (260x1000x48: 2 x 6 on one thread), so that C is zeroed block by
+  // block where the kernel first writes it and added to after; on one, two and three threads.
+  const Size sizes[] = {{3, 5, 4},     {64, 300, 200}, {333, 70, 50}, {97, 129, 301},  {786, 64, 128},
+                        {64, 128, 10}, {128, 64, 10},  {37, 5, 16},   {9, 3, 1},      {1000, 200, 10},
+                        {260, 1000, 48}};
   const int original_threads = num_threads();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);

@@ -11,7 +11,8 @@
 //    the kernel when they are freed, and the next product then page-faults through fresh memory
 //    (3x slower at W1's shapes). Here each thread keeps its buffers for as long as it lives, so
 //    a training step allocates nothing.
-// Each slice is an ordinary one-thread Eigen GEMM, with the blocking sizes Eigen would choose.
+// Each slice is Eigen's one-thread blocked product (its packing, kernel and block sizes), with C
+// zeroed a block at a time as the kernel reaches it (see multiply_into in gemm.cpp).
 #pragma once
 
 #include "kiln/tensor.hpp"
