@@ -399,11 +399,26 @@ int run(int argc, char** argv) {
   if (const std::string path = arguments.text("json"); !path.empty()) {
     std::ofstream out(path);
     out << "{\n";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      out << "  \"" << rows[i].name << " (" << rows[i].unit << ")\": {\"kiln\": " << rows[i].kiln << ", \"torch\": " << rows[i].torch
-          << "}" << (i + 1 < rows.size() ? ",\n" : "\n");
+    for (const Row& row : rows) {
+      out << "  \"" << row.name << " (" << row.unit << ")\": {\"kiln\": " << row.kiln << ", \"torch\": " << row.torch << "},\n";
     }
-    out << "}\n";
+    // The ratios the targets are judged by, unrounded, and the rounds the medians come from.
+    auto list = [](const std::vector<double>& values) {
+      std::ostringstream text;
+      text << "[";
+      for (size_t i = 0; i < values.size(); ++i) text << (i > 0 ? ", " : "") << values[i];
+      return text.str() + "]";
+    };
+    out << "  \"targets\": {\"w1_floor_ratio\": " << w1_floor_ratio << ", \"w1_floor_ratio_by_round\": " << list(w1_floor_ratios)
+        << ", \"w2_gemm_share\": " << w2_gemm_share << ", \"w2_gemm_share_by_round\": " << list(w2_gemm_shares)
+        << ", \"w2_thread_speedup\": " << w2_epoch_1 / w2_epoch;
+    if (have_torch) {
+      out << ", \"w1_epoch_vs_torch\": " << w1_epoch / torch_w1_figures.epoch_s
+          << ", \"w1_accuracy_points_vs_torch\": " << 100.0 * (w1.test_accuracy - torch_w1_figures.test_accuracy)
+          << ", \"w1_peak_memory_vs_torch\": " << w1.peak_rss_mb / torch_w1_figures.peak_rss_mb
+          << ", \"w2_speedup_vs_torch\": " << torch_w2_epoch / w2_epoch;
+    }
+    out << "}\n}\n";
   }
   return 0;
 }
