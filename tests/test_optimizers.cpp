@@ -160,30 +160,20 @@ TEST_CASE("Adam: defaults are Keras's, learning_rate 1e-3 and epsilon 1e-7") {
   CHECK(w[1] == doctest::Approx(-expected_step).epsilon(1e-3).scale(0));
 }
 
-TEST_CASE("Adam: a large arena (the OpenMP path) matches the formula element by element") {
-  Adam adam(0.01f);
-  AdamReference reference{.learning_rate = 0.01};
-  std::vector<float> w = large_values(0.0);
-  std::vector<double> expected(w.begin(), w.end());
-  for (int step = 0; step < 3; ++step) {
-    const std::vector<float> g = large_values(1.0 + step);
-    adam.apply(w, g);
-    reference.step(expected, g);
+TEST_CASE("Adam: large arenas (the OpenMP path, and moments written past the caches) match the formula") {
+  for (int64_t size : {kLargeArena, kStreamedAdamArena}) {
+    CAPTURE(size);
+    Adam adam(0.01f);
+    AdamReference reference{.learning_rate = 0.01};
+    std::vector<float> w = large_values(0.0, size);
+    std::vector<double> expected(w.begin(), w.end());
+    for (int step = 0; step < 3; ++step) {
+      const std::vector<float> g = large_values(1.0 + step, size);
+      adam.apply(w, g);
+      reference.step(expected, g);
+    }
+    check_matches(w, expected, 1e-5);
   }
-  check_matches(w, expected, 1e-5);
-}
-
-TEST_CASE("Adam: an arena whose moments are written past the caches matches the formula element by element") {
-  Adam adam(0.01f);
-  AdamReference reference{.learning_rate = 0.01};
-  std::vector<float> w = large_values(0.0, kStreamedAdamArena);
-  std::vector<double> expected(w.begin(), w.end());
-  for (int step = 0; step < 3; ++step) {
-    const std::vector<float> g = large_values(1.0 + step, kStreamedAdamArena);
-    adam.apply(w, g);
-    reference.step(expected, g);
-  }
-  check_matches(w, expected, 1e-5);
 }
 
 TEST_CASE("Adam: bad arguments are ValueErrors") {
@@ -270,40 +260,27 @@ TEST_CASE("SGD with Nesterov momentum: w += momentum v - lr g, after updating v"
   }
 }
 
-TEST_CASE("SGD: a large arena (the OpenMP path) matches the formula, for each variant") {
+TEST_CASE("SGD: large arenas (the OpenMP path, and velocity written past the caches) match the formula, for each variant") {
   struct Variant {
     float momentum;
     bool nesterov;
   };
-  for (Variant variant : {Variant{0.0f, false}, Variant{0.9f, false}, Variant{0.9f, true}}) {
-    CAPTURE(variant.momentum);
-    CAPTURE(variant.nesterov);
-    SGD sgd(0.1f, variant.momentum, variant.nesterov);
-    SgdReference reference{.learning_rate = 0.1, .momentum = variant.momentum, .nesterov = variant.nesterov};
-    std::vector<float> w = large_values(0.0);
-    std::vector<double> expected(w.begin(), w.end());
-    for (int step = 0; step < 3; ++step) {
-      const std::vector<float> g = large_values(2.0 + step);
-      sgd.apply(w, g);
-      reference.step(expected, g);
+  for (int64_t size : {kLargeArena, kStreamedSgdArena}) {
+    for (Variant variant : {Variant{0.0f, false}, Variant{0.9f, false}, Variant{0.9f, true}}) {
+      CAPTURE(size);
+      CAPTURE(variant.momentum);
+      CAPTURE(variant.nesterov);
+      SGD sgd(0.1f, variant.momentum, variant.nesterov);
+      SgdReference reference{.learning_rate = 0.1, .momentum = variant.momentum, .nesterov = variant.nesterov};
+      std::vector<float> w = large_values(0.0, size);
+      std::vector<double> expected(w.begin(), w.end());
+      for (int step = 0; step < 3; ++step) {
+        const std::vector<float> g = large_values(2.0 + step, size);
+        sgd.apply(w, g);
+        reference.step(expected, g);
+      }
+      check_matches(w, expected, 1e-5);
     }
-    check_matches(w, expected, 1e-5);
-  }
-}
-
-TEST_CASE("SGD with momentum: an arena whose velocity is written past the caches matches the formula") {
-  for (bool nesterov : {false, true}) {
-    CAPTURE(nesterov);
-    SGD sgd(0.1f, 0.9f, nesterov);
-    SgdReference reference{.learning_rate = 0.1, .momentum = 0.9, .nesterov = nesterov};
-    std::vector<float> w = large_values(0.0, kStreamedSgdArena);
-    std::vector<double> expected(w.begin(), w.end());
-    for (int step = 0; step < 3; ++step) {
-      const std::vector<float> g = large_values(2.0 + step, kStreamedSgdArena);
-      sgd.apply(w, g);
-      reference.step(expected, g);
-    }
-    check_matches(w, expected, 1e-5);
   }
 }
 
