@@ -9,6 +9,7 @@
 #include "kiln/parallel.hpp"
 
 #include <omp.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@ constexpr size_t kMagicSize = 4;
 constexpr size_t kDimensionSize = 4;
 // Data is read in pieces of this size (gzread takes an unsigned int, so it must stay small).
 constexpr size_t kReadPieceBytes = size_t{16} << 20;
+constexpr uint64_t kReserveBytes = uint64_t{256} << 20;  // larger files grow past it
 
 std::string hex(uint32_t value, int digits) {
   char text[16];
@@ -39,6 +41,24 @@ struct GzFileCloser {
   void operator()(gzFile file) const { gzclose(file); }
 };
 using GzFilePtr = std::unique_ptr<gzFile_s, GzFileCloser>;
+
+// Shuffled batches read images scattered over the whole of the training images (47 MB for
+// Fashion-MNIST). With 4 KB pages nearly every image is also a TLB miss and a walk of the page
+// tables; with 2 MB pages the whole set fits in the TLB. This asks Linux to back the whole 2 MB
+// pages of a buffer not yet written with huge pages, as they are first touched. A hint: where
+// transparent huge pages are off, nothing changes. W1, alternated with the same code on 4 KB
+// pages in the machine's fast phase: 0.111 to 0.109 s per epoch (faster in each of 10 pairs).
+void advise_huge_pages(const void* buffer, size_t size) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHugePage = uintptr_t{1} << 21;
+  const auto start = reinterpret_cast<uintptr_t>(buffer);
+  const uintptr_t first = (start + kHugePage - 1) & ~(kHugePage - 1), end = (start + size) & ~(kHugePage - 1);
+  if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_HUGEPAGE);
+#else
+  (void)buffer;
+  (void)size;
+#endif
+}
 
 // Reads up to `size` bytes, fewer only where the data ends.
 size_t read_up_to(gzFile file, uint8_t* buffer, size_t size, const std::string& path) {
@@ -188,6 +208,11 @@ IdxArray read_idx(const std::string& path) {
 
   // Data. The buffer grows as bytes arrive rather than trusting the header up front, so a
   // damaged header claiming terabytes gives the "truncated" error below, not a failed allocation.
+  // Up to kReserveBytes, though, the announced size is reserved at once, which takes address
+  // space only. That saves the copies of growing, and lets the pages be huge ones from the start.
+  // W1's child process: peak memory 81 to 66 MB, its first batch 0.215 to 0.175 s after launch.
+  array.bytes.reserve(static_cast<size_t>(std::min<uint64_t>(expected_bytes, kReserveBytes)));
+  advise_huge_pages(array.bytes.data(), array.bytes.capacity());
   while (array.bytes.size() < expected_bytes) {
     const size_t already_read = array.bytes.size();
     const size_t wanted = static_cast<size_t>(std::min<uint64_t>(expected_bytes - already_read, kReadPieceBytes));
