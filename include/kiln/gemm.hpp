@@ -6,10 +6,10 @@
 //    them several times per product. Here each thread computes its own slice of C from its own
 //    packed copies: one fork and one join per product, and no cache line passes between cores
 //    until the join. On a shared host whose cores are sometimes far apart, that is the
-//    difference between 150 and 270 GFLOP/s at W1's shapes. When the inner dimension is much
-//    longer than both sides of C (W1's first layer), each thread takes a share of the sum
-//    instead, and the partial results are added after one barrier: each thread then reads only
-//    the weight rows that its share of the update step wrote.
+//    difference between 150 and 270 GFLOP/s at W1's shapes. When the inner dimension is at least
+//    twice both sides of C (W1's first layer), each thread takes a share of the sum instead, and
+//    the partial results are added after one barrier: each thread then reads the weight rows
+//    that its own share of the update step wrote, all but a few where the shares meet.
 //  - Eigen allocates its packing buffers on every product. glibc may give large blocks back to
 //    the kernel when they are freed, and the next product then page-faults through fresh memory
 //    (3x slower at W1's shapes). Here each thread keeps its buffers for as long as it lives, so
