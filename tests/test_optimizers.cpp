@@ -93,6 +93,20 @@ std::vector<float> large_values(double phase, int64_t size = kLargeArena) {
   return values;
 }
 
+// Three steps of `optimizer` over a large arena, against its double-precision `reference` fed the
+// same gradients (the first from `gradient_phase`).
+template <class Optimizer, class Reference>
+void check_large_arena_steps(Optimizer& optimizer, Reference& reference, int64_t size, double gradient_phase) {
+  std::vector<float> w = large_values(0.0, size);
+  std::vector<double> expected(w.begin(), w.end());
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> g = large_values(gradient_phase + step, size);
+    optimizer.apply(w, g);
+    reference.step(expected, g);
+  }
+  check_matches(w, expected, 1e-5);
+}
+
 }  // namespace
 
 // ---- Adam ---------------------------------------------------------------------------------------
@@ -165,14 +179,7 @@ TEST_CASE("Adam: large arenas (the OpenMP path, and moments written past the cac
     CAPTURE(size);
     Adam adam(0.01f);
     AdamReference reference{.learning_rate = 0.01};
-    std::vector<float> w = large_values(0.0, size);
-    std::vector<double> expected(w.begin(), w.end());
-    for (int step = 0; step < 3; ++step) {
-      const std::vector<float> g = large_values(1.0 + step, size);
-      adam.apply(w, g);
-      reference.step(expected, g);
-    }
-    check_matches(w, expected, 1e-5);
+    check_large_arena_steps(adam, reference, size, 1.0);
   }
 }
 
@@ -272,14 +279,7 @@ TEST_CASE("SGD: large arenas (the OpenMP path, and velocity written past the cac
       CAPTURE(variant.nesterov);
       SGD sgd(0.1f, variant.momentum, variant.nesterov);
       SgdReference reference{.learning_rate = 0.1, .momentum = variant.momentum, .nesterov = variant.nesterov};
-      std::vector<float> w = large_values(0.0, size);
-      std::vector<double> expected(w.begin(), w.end());
-      for (int step = 0; step < 3; ++step) {
-        const std::vector<float> g = large_values(2.0 + step, size);
-        sgd.apply(w, g);
-        reference.step(expected, g);
-      }
-      check_matches(w, expected, 1e-5);
+      check_large_arena_steps(sgd, reference, size, 2.0);
     }
   }
 }
