@@ -1,9 +1,9 @@
 // Element-wise activations: forward in place with the bias fused in, backward from the output.
 //
-// Loops are plain `for` over a row or a flat array so GCC vectorises them; OpenMP splits them only when
-// the array is large enough to pay for waking the team (kParallelMinElements). They say
-// `parallel for`, not `parallel for simd`: GCC 12's simd lowering of std::max(v[i], 0.0f) keeps
-// the 0.0f in a per-lane array and gives up, leaving ReLU a scalar loop with a branch that
+// Loops are plain `for` over a row or a flat array so GCC vectorises them; for_each_share splits
+// their rows across the team only when the array is large enough to pay for waking it
+// (kParallelMinElements). No `omp simd` on them: GCC 12's simd lowering of std::max(v[i], 0.0f)
+// keeps the 0.0f in a per-lane array and gives up, leaving ReLU a scalar loop with a branch that
 // mispredicts on half the elements (-fopt-info-vec shows which loops vectorise).
 // Tanh stays scalar: glibc's vector tanh needs -ffast-math. Softmax and sigmoid use
 // exp_polynomial, which vectorises.
@@ -101,43 +101,23 @@ void forward_row(Activation activation, float* row, const float* bias, int64_t l
   }
 }
 
-}  // namespace
-
-void activation_forward(Activation activation, MatrixMap values, const float* bias) {
-  if (activation == Activation::Linear && !bias) return;
-  float* v = values.data();
-  const int64_t rows = values.rows(), columns = values.cols();
-#pragma omp parallel for if (values.size() >= kParallelMinElements)
-  for (int64_t r = 0; r < rows; ++r) forward_row(activation, v + r * columns, bias, columns);
-}
-
-void activation_backward(Activation activation, const Tensor& y, const Tensor& dy, Tensor& dz) {
-  dz.resize(dy.shape());
-  const float* out = y.data();
-  const float* g = dy.data();
-  float* d = dz.data();
-  const int64_t n = dy.size();
-  const bool parallel = n >= kParallelMinElements;
+// Rows of dz from the same rows of y (the forward output) and dy.
+void backward_rows(Activation activation, const float* out, const float* g, float* d, int64_t rows, int64_t columns) {
+  const int64_t n = rows * columns;
   switch (activation) {
     case Activation::Linear:
-#pragma omp parallel for if (parallel)
       for (int64_t i = 0; i < n; ++i) d[i] = g[i];
       return;
     case Activation::ReLU:  // y > 0 exactly where z > 0
-#pragma omp parallel for if (parallel)
       for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
       return;
     case Activation::Sigmoid:  // dy/dz = y (1 - y)
-#pragma omp parallel for if (parallel)
       for (int64_t i = 0; i < n; ++i) d[i] = g[i] * out[i] * (1.0f - out[i]);
       return;
     case Activation::Tanh:  // dy/dz = 1 - y^2
-#pragma omp parallel for if (parallel)
       for (int64_t i = 0; i < n; ++i) d[i] = g[i] * (1.0f - out[i] * out[i]);
       return;
-    case Activation::Softmax: {  // dz = y * (dy - <dy, y>) per row
-      const int64_t rows = dy.rows(), columns = dy.row_size();
-#pragma omp parallel for if (parallel)
+    case Activation::Softmax:  // dz = y * (dy - <dy, y>) per row
       for (int64_t r = 0; r < rows; ++r) {
         const float* y_row = out + r * columns;
         const float* g_row = g + r * columns;
@@ -147,8 +127,29 @@ void activation_backward(Activation activation, const Tensor& y, const Tensor& d
         for (int64_t j = 0; j < columns; ++j) d_row[j] = y_row[j] * (g_row[j] - dot);
       }
       return;
-    }
   }
+}
+
+}  // namespace
+
+void activation_forward(Activation activation, MatrixMap values, const float* bias) {
+  if (activation == Activation::Linear && !bias) return;
+  float* v = values.data();
+  const int64_t columns = values.cols();
+  for_each_share(values.rows(), values.size() >= kParallelMinElements, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) forward_row(activation, v + r * columns, bias, columns);
+  });
+}
+
+void activation_backward(Activation activation, const Tensor& y, const Tensor& dy, Tensor& dz) {
+  dz.resize(dy.shape());
+  const float* out = y.data();
+  const float* g = dy.data();
+  float* d = dz.data();
+  const int64_t columns = dy.row_size();
+  for_each_share(dy.rows(), dy.size() >= kParallelMinElements, [&](int64_t begin, int64_t end) {
+    backward_rows(activation, out + begin * columns, g + begin * columns, d + begin * columns, end - begin, columns);
+  });
 }
 
 }  // namespace kiln

@@ -62,15 +62,13 @@ template <class LineUpdate>
 void update_by_lines(int64_t n, int64_t slot_bytes, const LineUpdate& update) {
   const bool stream = slot_bytes >= kStreamSlotsFromBytes;
   const int64_t whole_lines = n / kLineFloats;
-#pragma omp parallel if (n >= kParallelMinElements)
-  {
+  for_each_share(whole_lines, n >= kParallelMinElements, [&](int64_t first_line, int64_t end_line) {
     // A copy of its own lets each thread keep the update's constants in registers: stores into
     // the arena could otherwise overwrite the shared copy's floats, as far as the compiler knows.
     const LineUpdate thread_update = update;
-#pragma omp for nowait
-    for (int64_t line = 0; line < whole_lines; ++line) thread_update(line * kLineFloats, kLineFloats, stream);
+    for (int64_t line = first_line; line < end_line; ++line) thread_update(line * kLineFloats, kLineFloats, stream);
     if (stream) fence_streamed_lines();
-  }
+  });
   const int64_t tail = whole_lines * kLineFloats;
   if (tail < n) update(tail, n - tail, false);
 }
@@ -138,9 +136,9 @@ void SGD::apply(std::span<float> values, std::span<const float> gradients) {
   const float* g = gradients.data();
   const float lr = learning_rate_, momentum = momentum_;
   if (momentum == 0.0f) {
-    // `parallel for`, which GCC vectorises whether or not the team runs it (see update_by_lines).
-#pragma omp parallel for if (n >= kParallelMinElements)
-    for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+    for_each_share(n, n >= kParallelMinElements, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) w[i] -= lr * g[i];
+    });
     return;
   }
   resize_slots(velocity_, values.size());

@@ -8,7 +8,6 @@
 #include "kiln/error.hpp"
 #include "kiln/parallel.hpp"
 
-#include <omp.h>
 #include <sys/mman.h>
 #include <zlib.h>
 
@@ -276,10 +275,7 @@ LabeledData ByteImages::gather(std::span<const int64_t> rows) const {
   // Each thread of the caller's team converts a contiguous share of the rows. Training's thread
   // gathers its own batches once prefetch(AUTOTUNE) has handed the pipeline over, and its team
   // would otherwise wait meanwhile; on a pipeline thread the team is that one thread.
-#pragma omp parallel if (count * pixels_per_image >= kParallelMinElements)
-  {
-    const int64_t threads = omp_get_num_threads(), share = (count + threads - 1) / threads;
-    const int64_t begin = std::min(count, omp_get_thread_num() * share), end = std::min(count, begin + share);
+  for_each_share(count, count * pixels_per_image >= kParallelMinElements, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       if (i + kPrefetchAhead < end) {
         const uint8_t* ahead = all_pixels + rows[static_cast<size_t>(i + kPrefetchAhead)] * pixels_per_image;
@@ -291,7 +287,7 @@ LabeledData ByteImages::gather(std::span<const int64_t> rows) const {
       for (int64_t p = 0; p < pixels_per_image; ++p) out[p] = static_cast<float>(pixels[p]) * pixel_scale;
       y[i] = static_cast<float>(all_labels[static_cast<size_t>(row)]);
     }
-  }
+  });
   return batch;
 }
 

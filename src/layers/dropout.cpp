@@ -26,11 +26,13 @@ const Tensor& Dropout::forward(const Tensor& x, bool training) {
   const float* in = x.data();
   float* scale = scale_.data();
   float* out = output_.data();
-#pragma omp parallel for if (n >= kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i) {
-    scale[i] = uniform_from_counter(step_seed, static_cast<uint64_t>(i)) < rate_ ? 0.0f : keep_scale;
-    out[i] = in[i] * scale[i];
-  }
+  const float rate = rate_;
+  for_each_share(n, n >= kParallelMinElements, [=](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      scale[i] = uniform_from_counter(step_seed, static_cast<uint64_t>(i)) < rate ? 0.0f : keep_scale;
+      out[i] = in[i] * scale[i];
+    }
+  });
   return output_;
 }
 
