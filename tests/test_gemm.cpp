@@ -47,11 +47,11 @@ TEST_CASE("gemm matches the definition for every operand layout, on one thread a
     int64_t m, k, n;
   };
   // Small (one thread), wider than tall (split by columns), taller than wide (split by rows),
-  // extents that are not whole multiples of the split's granule (16 columns, 4 rows), and C at
-  // most 16 columns wide (the narrow loop: W1's 128x10 layer's products, a row count that 8 does
-  // not divide, one column, sixteen), and a product Eigen's blocking cuts into several blocks
-  // along k and along C's rows (260x1000x48: 2 x 6 on one thread), so that the kernel's first block
-  // of the sum writes C (without reading it) and the later ones add to it; and an inner dimension at least
+  // extents that are not whole multiples of the split's granule (16 columns, 4 rows), and C at most
+  // 16 columns wide (the narrow loop: W1's 128x10 layer's products, a row count that 8 does not
+  // divide, one column, sixteen), and a product Eigen's blocking cuts into several blocks along k
+  // and along C's rows (260x1000x48: 2 x 6 on one thread), so that the kernel's first block of the
+  // sum writes C (without reading it) and the later ones add to it; and an inner dimension at least
   // twice both sides of C, which is split between the threads (W1's forward product, 64x784x128;
   // uneven shares of k and of C's rows, 37x1001x29 and 100x600x250; and through the narrow loop,
   // 20x4000x10); on one, two and three threads.
