@@ -46,14 +46,16 @@ void restore_on_this_thread([[maybe_unused]] unsigned caller_mode) {
 
 DenormalsFlushedToZero::DenormalsFlushedToZero() : outermost_(scope_depth++ == 0) {
   if (!outermost_) return;
-  flush_on_this_thread();
   // The team's threads persist between parallel regions (libgomp keeps them in a pool), so
-  // setting their mode once here holds for every region the scope runs. Thread 0 is the caller.
+  // setting their mode once here holds for every region the scope runs. Thread 0 is the caller,
+  // flushed last: a thread this region creates copies the caller's mode, and must save the
+  // caller's mode from before the scope, not the flushed one, to restore at its end.
   team_size_ = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (team_size_ > 1) {
 #pragma omp parallel num_threads(team_size_)
     if (omp_get_thread_num() != 0) flush_on_this_thread();
   }
+  flush_on_this_thread();
 }
 
 DenormalsFlushedToZero::~DenormalsFlushedToZero() {

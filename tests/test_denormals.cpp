@@ -95,6 +95,20 @@ TEST_CASE("denormals: a team grown inside the scope leaves no thread flushing af
   set_num_threads(2);
 }
 
+TEST_CASE("denormals: threads created as the scope starts leave it with the mode they had before") {
+  // More threads than any test above used, so the scope's own first region creates two of them.
+  // A new thread copies its creator's mode: if the caller were flushed first, they would save
+  // the flushed mode as their own and keep it after the scope.
+  const int threads = 5;
+  set_num_threads(threads);
+  {
+    const DenormalsFlushedToZero flush;
+    CHECK(whole_team_flushes(threads, true));
+  }
+  CHECK(whole_team_flushes(threads, false));
+  set_num_threads(2);
+}
+
 // A Dense layer whose product lands below the normal range: 2^-70 * 2^-70 = 2^-140.
 Sequential tiny_product_model() {
   Sequential model({layers::Dense(1, Activation::Linear, /*input_dim=*/1)});
