@@ -16,7 +16,7 @@ if [ "${KILN_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address -DKILN_BUILD_APPS=OFF
   cmake --build build-asan -j"$jobs" --target kiln_tests
-  (cd build-asan && ctest --output-on-failure -j"$jobs" -E consumer_project)
+  (cd build-asan && ctest --output-on-failure -j"$jobs" -E 'consumer_project|all_suites_in_one_process')
 
   echo "== the pipeline suites under ThreadSanitizer"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=thread -DKILN_BUILD_APPS=OFF
