@@ -66,23 +66,38 @@ inline float exp_polynomial(float x) {
   return e_r * std::bit_cast<float>((n_bits + 127) << 23);
 }
 
-// Numerically stable softmax of one row: subtracting the row's maximum keeps exp() from overflowing.
-// The sum is a loop of its own so that the exp loop carries no float accumulation, which GCC may
-// not reorder and which would keep the exp loop from vectorising.
-void softmax_row(float* row, int64_t length) {
-  const float row_max = *std::max_element(row, row + length);
-  for (int64_t j = 0; j < length; ++j) row[j] = exp_polynomial(row[j] - row_max);
-  float sum = 0.0f;
-  for (int64_t j = 0; j < length; ++j) sum += row[j];
-  const float inverse_sum = 1.0f / sum;
-  for (int64_t j = 0; j < length; ++j) row[j] *= inverse_sum;
+void add_bias(float* row, const float* bias, int64_t length) {
+  if (bias) {
+    for (int64_t j = 0; j < length; ++j) row[j] += bias[j];
+  }
+}
+
+// Numerically stable softmax of consecutive rows, the bias (if any) first: subtracting each row's
+// maximum keeps exp() from overflowing. The exponentials are one loop over all the rows, not one
+// per row: a classifier's rows are short (10 classes), and a vectorised loop of 10 is mostly its
+// start and its remainder. (W1's 64 rows: 0.6 us instead of 1.05.) The sums are loops of their own
+// so that the exp loop carries no float accumulation, which GCC may not reorder and which would
+// keep it from vectorising.
+void softmax_rows(float* values, const float* bias, int64_t rows, int64_t columns) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = values + r * columns;
+    add_bias(row, bias, columns);
+    const float row_max = *std::max_element(row, row + columns);
+    for (int64_t j = 0; j < columns; ++j) row[j] -= row_max;
+  }
+  for (int64_t i = 0; i < rows * columns; ++i) values[i] = exp_polynomial(values[i]);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = values + r * columns;
+    float sum = 0.0f;
+    for (int64_t j = 0; j < columns; ++j) sum += row[j];
+    const float inverse_sum = 1.0f / sum;
+    for (int64_t j = 0; j < columns; ++j) row[j] *= inverse_sum;
+  }
 }
 
 // One row: the bias first (if any), then the activation, while the row is in L1.
 void forward_row(Activation activation, float* row, const float* bias, int64_t length) {
-  if (bias) {
-    for (int64_t j = 0; j < length; ++j) row[j] += bias[j];
-  }
+  add_bias(row, bias, length);
   switch (activation) {
     case Activation::Linear:
       return;
@@ -95,8 +110,7 @@ void forward_row(Activation activation, float* row, const float* bias, int64_t l
     case Activation::Tanh:
       for (int64_t j = 0; j < length; ++j) row[j] = std::tanh(row[j]);
       return;
-    case Activation::Softmax:
-      softmax_row(row, length);
+    case Activation::Softmax:  // not one row at a time: activation_forward calls softmax_rows
       return;
   }
 }
@@ -137,6 +151,7 @@ void activation_forward(Activation activation, MatrixMap values, const float* bi
   float* v = values.data();
   const int64_t columns = values.cols();
   for_each_share(values.rows(), values.size() >= kParallelMinElements, [&](int64_t begin, int64_t end) {
+    if (activation == Activation::Softmax) return softmax_rows(v + begin * columns, bias, end - begin, columns);
     for (int64_t r = begin; r < end; ++r) forward_row(activation, v + r * columns, bias, columns);
   });
 }
