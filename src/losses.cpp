@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace kiln::losses {
@@ -76,10 +77,27 @@ double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor
     probabilities = &probabilities_;
   }
   double total = 0.0;
-  for (int64_t r = 0; r < n; ++r) {
-    const auto label = static_cast<int64_t>(y_true[r]);
-    total -= from_logits_ ? log_softmax_at(y_pred.data() + r * classes, classes, label)
-                          : std::log(static_cast<double>(clip_probability(probabilities->at(r, label))));
+  if (from_logits_) {
+    for (int64_t r = 0; r < n; ++r) total -= log_softmax_at(y_pred.data() + r * classes, classes, static_cast<int64_t>(y_true[r]));
+  } else {
+    // The sum of the logs as the log of a product, one log for every kRowsPerLog rows instead of
+    // one per row: a log of a double takes about 20 ns, and W1's 64 per step took 1 us while the
+    // other core waited. Each p is clipped to at least 1e-7, so a product of 32 stays above 1e-224,
+    // far from double's smallest normal number (2.2e-308), and its rounding error (31 roundings,
+    // under 4e-15 of the product) is no larger than that of a sum of 32 logs.
+    constexpr int64_t kRowsPerLog = 32;
+    static_assert([] {
+      double smallest = 1.0;
+      for (int64_t i = 0; i < kRowsPerLog; ++i) smallest *= kProbabilityEpsilon;
+      return smallest > std::numeric_limits<double>::min();
+    }());
+    for (int64_t first = 0; first < n; first += kRowsPerLog) {
+      double product = 1.0;
+      for (int64_t r = first; r < std::min(n, first + kRowsPerLog); ++r) {
+        product *= static_cast<double>(clip_probability(probabilities->at(r, static_cast<int64_t>(y_true[r]))));
+      }
+      total -= std::log(product);
+    }
   }
   if (gradient) {
     gradient->resize(y_pred.shape());

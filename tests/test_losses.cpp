@@ -169,6 +169,26 @@ TEST_CASE("SparseCategoricalCrossentropy: probabilities are clipped to [1e-7, 1 
   CHECK(gradient[1] == 0.0f);
 }
 
+TEST_CASE("SparseCategoricalCrossentropy: batches longer than one group of the product of probabilities") {
+  // compute() takes one log per group of rows' product; the value must still be the mean of
+  // every row's own -log p, whatever the batch's length, and also when every p sits at the clip.
+  SparseCategoricalCrossentropy loss;
+  TestRandom random(21);
+  for (const int64_t rows : {31, 32, 33, 64, 100}) {
+    CAPTURE(rows);
+    Tensor p = random.tensor(Shape{rows, 4}, 0.0f, 1.0f);
+    Tensor labels(Shape{rows});
+    double sum_of_logs = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      labels[r] = static_cast<float>(r % 4);
+      sum_of_logs += std::log(static_cast<double>(std::clamp(p.at(r, r % 4), 1e-7f, 1.0f - 1e-7f)));
+    }
+    CHECK(loss.compute(p, labels, nullptr, false) == doctest::Approx(-sum_of_logs / static_cast<double>(rows)).epsilon(1e-12));
+    for (float& value : p.values()) value = 0.0f;  // every row clipped to 1e-7: no underflow to 0
+    CHECK(loss.compute(p, labels, nullptr, false) == doctest::Approx(-std::log(static_cast<double>(1e-7f))).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("SparseCategoricalCrossentropy from_logits: value is mean(logsumexp(z) - z[label]), unclipped") {
   SparseCategoricalCrossentropy loss(/*from_logits=*/true);
   const Tensor z(Shape{2, 3}, {1.0f, 2.0f, 0.5f, -1.0f, 0.0f, 3.0f});
