@@ -169,8 +169,8 @@ TEST_CASE("SparseCategoricalCrossentropy: probabilities are clipped to [1e-7, 1 
   CHECK(gradient[1] == 0.0f);
 }
 
-TEST_CASE("SparseCategoricalCrossentropy: batches longer than one group of the product of probabilities") {
-  // compute() takes one log per group of rows' product; the value must still be the mean of
+TEST_CASE("SparseCategoricalCrossentropy: the mean of -log p over batches of 31 to 100 rows, and all at the clip") {
+  // compute() takes one log per group of 32 rows' product; the value must still be the mean of
   // every row's own -log p, whatever the batch's length, and also when every p sits at the clip.
   SparseCategoricalCrossentropy loss;
   TestRandom random(21);
