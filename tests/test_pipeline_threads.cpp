@@ -477,9 +477,15 @@ constexpr int64_t kMillisecond = 1'000'000;
 
 // Drives a ParallelismTuner with synthetic time. The tuner judges a window once it has seen 32
 // elements and 20 ms; with elements at least 0.65 ms apart, 32 elements are exactly one window.
+// Meanwhile the process keeps busy_cores of the 4 cores busy (none unless a test says so).
 struct TunerDriver {
-  data::ParallelismTuner tuner;
+  TunerDriver(int64_t initial, int64_t maximum) : tuner(initial, maximum, /*cores=*/4, [this] { return process_cpu_ns; }) {}
+  TunerDriver(const TunerDriver&) = delete;  // the tuner's clock points back here
+
+  double busy_cores = 0.0;
   int64_t now_ns = 0;
+  int64_t process_cpu_ns = 0;
+  data::ParallelismTuner tuner;
 
   // `elements` takes, `interval_ns` apart, each after the consumer waited `wait_ns`. Returns
   // whether the parallelism changed during them.
@@ -487,6 +493,7 @@ struct TunerDriver {
     bool changed = false;
     for (int64_t i = 0; i < elements; ++i) {
       now_ns += interval_ns;
+      process_cpu_ns += static_cast<int64_t>(busy_cores * static_cast<double>(interval_ns));
       changed = tuner.on_element_taken(now_ns, wait_ns) || changed;
     }
     return changed;
@@ -499,25 +506,25 @@ struct TunerDriver {
 }  // namespace
 
 TEST_CASE("ParallelismTuner adds a worker when the consumer starves") {
-  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  TunerDriver driver(1, 4);
   CHECK(driver.tuner.parallelism() == 1);
   CHECK(driver.starved_window(kMillisecond));
   CHECK(driver.tuner.parallelism() == 2);
 }
 
 TEST_CASE("ParallelismTuner leaves a well-fed consumer alone, and does not judge too short a window") {
-  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  TunerDriver driver(1, 4);
   for (int window = 0; window < 20; ++window) CHECK_FALSE(driver.fed_window(kMillisecond));
   CHECK(driver.tuner.parallelism() == 1);
-  TunerDriver few{data::ParallelismTuner(1, 4)};
+  TunerDriver few(1, 4);
   CHECK_FALSE(few.feed(31, kMillisecond, kMillisecond / 2));  // 31 elements: not yet a window
-  TunerDriver quick{data::ParallelismTuner(1, 4)};
+  TunerDriver quick(1, 4);
   CHECK_FALSE(quick.feed(100, kMillisecond / 10, kMillisecond / 20));  // 100 elements in 10 ms: neither
   CHECK(quick.tuner.parallelism() == 1);
 }
 
 TEST_CASE("ParallelismTuner takes back a worker that brought no throughput, and waits before retrying") {
-  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  TunerDriver driver(1, 4);
   REQUIRE(driver.starved_window(kMillisecond));
   REQUIRE(driver.tuner.parallelism() == 2);
   CHECK(driver.starved_window(kMillisecond));  // the same rate with the new worker: it goes
@@ -530,8 +537,20 @@ TEST_CASE("ParallelismTuner takes back a worker that brought no throughput, and 
   CHECK(driver.tuner.parallelism() == 2);
 }
 
+TEST_CASE("ParallelismTuner adds no worker while the process leaves no core idle") {
+  // The model's team keeps 3.7 of 4 cores busy: a starving consumer gets no worker, since a worker
+  // that computes could only take a core from the team. When half a core frees up, it gets one.
+  TunerDriver driver(1, 4);
+  driver.busy_cores = 3.7;
+  for (int window = 0; window < 30; ++window) CHECK_FALSE(driver.starved_window(kMillisecond));
+  CHECK(driver.tuner.parallelism() == 1);
+  driver.busy_cores = 3.4;
+  CHECK(driver.starved_window(kMillisecond));
+  CHECK(driver.tuner.parallelism() == 2);
+}
+
 TEST_CASE("ParallelismTuner keeps a worker that raised throughput") {
-  TunerDriver driver{data::ParallelismTuner(1, 4)};
+  TunerDriver driver(1, 4);
   REQUIRE(driver.starved_window(kMillisecond));
   CHECK_FALSE(driver.fed_window(7 * kMillisecond / 10));  // 1.4 times the rate: kept, no change
   CHECK(driver.tuner.parallelism() == 2);
@@ -540,7 +559,7 @@ TEST_CASE("ParallelismTuner keeps a worker that raised throughput") {
 }
 
 TEST_CASE("ParallelismTuner never exceeds its maximum") {
-  TunerDriver driver{data::ParallelismTuner(1, 3)};
+  TunerDriver driver(1, 3);
   int64_t interval_ns = 2 * kMillisecond;
   for (int window = 0; window < 40; ++window) {
     driver.starved_window(interval_ns);
@@ -548,9 +567,10 @@ TEST_CASE("ParallelismTuner never exceeds its maximum") {
     CHECK(driver.tuner.parallelism() <= 3);
   }
   CHECK(driver.tuner.parallelism() == 3);
-  CHECK(data::ParallelismTuner(8, 3).parallelism() == 3);
-  CHECK(data::ParallelismTuner(0, 3).parallelism() == 1);
-  CHECK(data::ParallelismTuner(1, 0).parallelism() == 1);
+  const auto idle = [] { return int64_t{0}; };
+  CHECK(data::ParallelismTuner(8, 3, /*cores=*/4, idle).parallelism() == 3);
+  CHECK(data::ParallelismTuner(0, 3, /*cores=*/4, idle).parallelism() == 1);
+  CHECK(data::ParallelismTuner(1, 0, /*cores=*/4, idle).parallelism() == 1);
 }
 
 TEST_CASE("a parallel map with AUTOTUNE reports a parallelism within the cores") {

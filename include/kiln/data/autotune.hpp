@@ -6,16 +6,19 @@
 // tf.data's prefetch autotuner: grow only while growing removes waits.
 //
 // ParallelismTuner (map workers): hill climbing on measured throughput. Every window of taken
-// elements it looks at the share of time the consumer spent waiting. If the consumer starved,
-// it adds a worker and measures again: if output did not rise by 5%, the worker is taken back and
-// no new one is tried for a while. Cores taken by the model's OpenMP team show up as throughput
-// that does not rise, so the tuner stops adding threads the machine cannot run.
+// elements it looks at the share of time the consumer spent waiting. If the consumer starved and
+// the process left at least half a core idle, it adds a worker and measures again: if output did
+// not rise by 5%, the worker is taken back and no new one is tried for a while. The idle core is
+// asked for because trying costs: when the model's OpenMP team already keeps every core busy, a
+// worker that computes can only preempt the team, whose threads then wait for each other at every
+// barrier, and the window spent measuring it runs several times slower.
 // ProducerPlacementTuner (prefetch thread or not): watches a prefetch producer's first window of
 // elements and says whether its thread earns its keep. See the class for the rule.
 // Each is used by one thread only: the consumer of its stage (the placement tuner: the producer).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace kiln::data {
 
@@ -78,7 +81,9 @@ class ProducerPlacementTuner {
 
 class ParallelismTuner {
  public:
-  ParallelismTuner(int64_t initial, int64_t maximum);
+  // cores: how many the process may run on. process_cpu_ns: the CPU time the whole process has
+  // used so far (the model's threads included), read once per window.
+  ParallelismTuner(int64_t initial, int64_t maximum, int64_t cores, std::function<int64_t()> process_cpu_ns);
 
   int64_t parallelism() const { return parallelism_; }
 
@@ -91,10 +96,14 @@ class ParallelismTuner {
   static constexpr int64_t kWindowMinNanoseconds = 20'000'000;  // 20 ms: enough to average noise
   static constexpr double kStarvedShare = 0.10;                 // waiting >10% of the time: too slow
   static constexpr double kRequiredGain = 1.05;                 // a new worker must add 5% throughput
+  static constexpr double kMinIdleCores = 0.5;                  // room a new worker needs to run in
   static constexpr int kWindowsBeforeRetry = 25;
 
   int64_t parallelism_;
   int64_t maximum_;
+  int64_t cores_;
+  std::function<int64_t()> process_cpu_ns_;
+  int64_t window_start_process_cpu_ns_ = 0;
   int64_t window_start_ns_ = -1;
   int64_t window_elements_ = 0;
   int64_t window_wait_ns_ = 0;

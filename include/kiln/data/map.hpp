@@ -15,6 +15,7 @@
 #include "kiln/data/autotune.hpp"
 #include "kiln/data/element.hpp"
 #include "kiln/data/node.hpp"
+#include "kiln/data/pipeline_thread.hpp"
 #include "kiln/data/prefetch.hpp"
 
 #include <algorithm>
@@ -77,7 +78,7 @@ class MapNode : public Node<Out> {
                         bool deterministic, std::shared_ptr<StageStatistics> stats)
         : input_(std::move(input)), fn_(std::move(fn)), deterministic_(deterministic), stats_(std::move(stats)),
           autotune_(num_parallel_calls == AUTOTUNE),
-          tuner_(/*initial=*/1, /*maximum=*/available_cores()) {
+          tuner_(/*initial=*/1, /*maximum=*/available_cores(), /*cores=*/available_cores(), process_cpu_nanoseconds) {
       const int64_t worker_count = autotune_ ? available_cores() : num_parallel_calls;
       active_workers_ = autotune_ ? workers_for(tuner_.parallelism()) : worker_count;
       stats_->parallelism = autotune_ ? tuner_.parallelism() : worker_count;
