@@ -210,7 +210,8 @@ WorkloadFigures summarize(const std::vector<bench::FlatJson>& runs) {
   return figures;
 }
 
-// Seconds per epoch of a Dense(width) model at this batch size, from a part of an epoch.
+// Seconds per epoch of a Dense(width) model at this batch size, from the median of three timed
+// parts of an epoch (one part alone can fall on a moment when the shared machine is busy).
 double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int64_t width, int64_t batch_size) {
   set_random_seed(1);
   Sequential model = dense_stack({784, width, 10}, /*dropout=*/false);
@@ -229,8 +230,11 @@ double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int
   const int64_t warm_up_steps = std::min<int64_t>(
       steps_per_epoch, std::max<int64_t>(2 * Placement::kWindowElements, static_cast<int64_t>(window_s / probe_step_s) + 1));
   model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = warm_up_steps});
-  const History history = model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = steps});
-  return history.epoch_seconds[0] * static_cast<double>(steps_per_epoch) / static_cast<double>(steps);
+  std::vector<double> parts;
+  for (int part = 0; part < 3; ++part) {
+    parts.push_back(model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = steps}).epoch_seconds[0]);
+  }
+  return median(parts) * static_cast<double>(steps_per_epoch) / static_cast<double>(steps);
 }
 
 // ---- the table ----------------------------------------------------------------------------------------
