@@ -95,23 +95,27 @@ void softmax_rows(float* values, const float* bias, int64_t rows, int64_t column
   }
 }
 
-// One row: the bias first (if any), then the activation, while the row is in L1.
-void forward_row(Activation activation, float* row, const float* bias, int64_t length) {
-  add_bias(row, bias, length);
-  switch (activation) {
-    case Activation::Linear:
-      return;
-    case Activation::ReLU:
-      for (int64_t j = 0; j < length; ++j) row[j] = std::max(row[j], 0.0f);
-      return;
-    case Activation::Sigmoid:
-      for (int64_t j = 0; j < length; ++j) row[j] = 1.0f / (1.0f + exp_polynomial(-row[j]));
-      return;
-    case Activation::Tanh:
-      for (int64_t j = 0; j < length; ++j) row[j] = std::tanh(row[j]);
-      return;
-    case Activation::Softmax:  // not one row at a time: activation_forward calls softmax_rows
-      return;
+// Rows of y = f(z + bias), in place. Each row takes its bias (if any) and then its activation
+// while it is in L1; softmax takes the rows together (softmax_rows, above).
+void forward_rows(Activation activation, float* values, const float* bias, int64_t rows, int64_t columns) {
+  if (activation == Activation::Softmax) return softmax_rows(values, bias, rows, columns);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = values + r * columns;
+    add_bias(row, bias, columns);
+    switch (activation) {
+      case Activation::Linear:
+      case Activation::Softmax:  // taken above
+        break;
+      case Activation::ReLU:
+        for (int64_t j = 0; j < columns; ++j) row[j] = std::max(row[j], 0.0f);
+        break;
+      case Activation::Sigmoid:
+        for (int64_t j = 0; j < columns; ++j) row[j] = 1.0f / (1.0f + exp_polynomial(-row[j]));
+        break;
+      case Activation::Tanh:
+        for (int64_t j = 0; j < columns; ++j) row[j] = std::tanh(row[j]);
+        break;
+    }
   }
 }
 
@@ -151,8 +155,7 @@ void activation_forward(Activation activation, MatrixMap values, const float* bi
   float* v = values.data();
   const int64_t columns = values.cols();
   for_each_share(values.rows(), values.size() >= kParallelMinElements, [&](int64_t begin, int64_t end) {
-    if (activation == Activation::Softmax) return softmax_rows(v + begin * columns, bias, end - begin, columns);
-    for (int64_t r = begin; r < end; ++r) forward_row(activation, v + r * columns, bias, columns);
+    forward_rows(activation, v + begin * columns, bias, end - begin, columns);
   });
 }
 
