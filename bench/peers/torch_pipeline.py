@@ -23,22 +23,19 @@ Progress goes to stderr; the figures, as JSON, to PATH or to stdout.
 import argparse
 import math
 import multiprocessing
-import os
 import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from peer_data import FASHION_MNIST, load_split, write_json
+from peer_data import FASHION_MNIST, dense_classifier, load_split, loaded_blas, train_epoch, write_json
 
 BATCH_SIZE = 64
 IO_WAIT_SECONDS = 0.002
 WORKER_COUNTS = (0, 1, 2)
-SEED = 1
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -89,33 +86,11 @@ def make_loader(case, x, y, workers, disk_lock):
     return DataLoader(AugmentedImages(x, y), batch_size=BATCH_SIZE, shuffle=False, num_workers=workers)
 
 
-# ---- model and training -------------------------------------------------------------------------
-
-def make_model():
-    torch.manual_seed(SEED)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    return model, optimizer
-
+# ---- measuring ---------------------------------------------------------------------------------
 
 def train(batches):
     """One epoch over `batches` on a fresh model; returns the seconds it took."""
-    model, optimizer = make_model()
-    model.train()
-    loss_function = nn.CrossEntropyLoss()
-    loss_sum, correct, seen = 0.0, 0, 0
-    start = time.perf_counter()
-    for x, y in batches:
-        optimizer.zero_grad()
-        logits = model(x)
-        loss = loss_function(logits, y)
-        loss.backward()
-        optimizer.step()
-        # What Keras's logs (and kiln's fit) keep: the running loss and accuracy.
-        loss_sum += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    return time.perf_counter() - start
+    return train_epoch(*dense_classifier(784, 10), batches)
 
 
 def prepare(loader):
@@ -154,13 +129,6 @@ def run_case(case, x, y, repeats, slow_repeats, log):
     best = min(rows, key=lambda row: row["epoch_s"])
     return {"prep_s": prep_s, "train_s": train_s, "workers": rows,
             "best": {"workers": best["workers"], "epoch_s": best["epoch_s"]}}
-
-
-def loaded_blas():
-    """The BLAS and OpenMP libraries this process has mapped (what torch actually uses)."""
-    with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "/" in line}
-    return sorted(p for p in paths if any(k in os.path.basename(p) for k in ("blas", "lapack", "gomp", "omp")))
 
 
 def main():

@@ -14,7 +14,7 @@
 // is 1 when the smaller stage is fully hidden behind the larger one and 0 when nothing overlaps.
 // The PyTorch peer, bench/peers/torch_pipeline.py, runs the same cases after kiln's (never at the
 // same time). bench/README.md shows the command and a sample of the output.
-#include "../common/flat_json.hpp"
+#include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/run_app.hpp"
 
@@ -24,31 +24,20 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
-
-#ifndef KILN_SOURCE_DIR
-#define KILN_SOURCE_DIR "."
-#endif
-#ifndef KILN_OPENBLAS_OPENMP_DIR
-#define KILN_OPENBLAS_OPENMP_DIR "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-#endif
 
 namespace {
 
 using namespace kiln;
 using Pipeline = data::Dataset<LabeledData>;
+using bench::PeerRun;
 
 constexpr const char* kProgram = "kiln-bench-pipeline";
 constexpr int64_t kBatchSize = 64;
@@ -234,52 +223,6 @@ CaseFigures measure_cpu(const LabeledData& train, int repeats, std::vector<GridP
 }
 
 // ================================================================================================
-// The PyTorch peer
-// ================================================================================================
-
-struct PeerRun {
-  std::string json;  // the peer's document, verbatim
-  bench::FlatJson figures;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs bench/peers/torch_pipeline.py; nullopt (after saying why) when it cannot run.
-std::optional<PeerRun> run_torch_peer(const std::string& data_dir, int repeats) {
-  const std::string script = std::string(KILN_SOURCE_DIR) + "/bench/peers/torch_pipeline.py";
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-    std::cout << "PyTorch is not installed (apt-get install python3-torch libopenblas0-openmp): kiln alone below.\n";
-    return std::nullopt;
-  }
-  std::string environment;
-  if (std::filesystem::exists(KILN_OPENBLAS_OPENMP_DIR)) {
-    environment = "LD_LIBRARY_PATH='" + std::string(KILN_OPENBLAS_OPENMP_DIR) + "' ";
-  } else {
-    std::cout << "The OpenMP build of OpenBLAS is not installed (apt-get install libopenblas0-openmp): PyTorch uses "
-                 "the system's default BLAS.\n";
-  }
-  const std::string output =
-      (std::filesystem::temp_directory_path() / ("kiln-bench-pipeline-torch-" + std::to_string(getpid()) + ".json")).string();
-  const std::string command = environment + "/usr/bin/python3 '" + script + "' --json '" + output + "' --data '" + data_dir +
-                              "' --repeats " + std::to_string(repeats) + " --threads " + std::to_string(num_threads());
-  std::cerr << kProgram << ": running the PyTorch peer: " << command << "\n";
-  const int status = std::system(command.c_str());
-  PeerRun run{read_file(output), {}};
-  std::filesystem::remove(output);
-  if (status != 0 || run.json.empty()) {
-    std::cout << "The PyTorch peer failed (exit status " << status << "; command: " << command << "): kiln alone below.\n";
-    return std::nullopt;
-  }
-  run.figures = bench::FlatJsonReader::read(run.json);
-  return run;
-}
-
-// ================================================================================================
 // Reporting
 // ================================================================================================
 
@@ -448,12 +391,13 @@ int run(int argc, char** argv) {
   const CaseFigures cpu = measure_cpu(train, repeats, grid);
 
   std::optional<PeerRun> torch;
-  if (!arguments.flag("no-peer")) torch = run_torch_peer(data_dir, repeats);
+  if (!arguments.flag("no-peer")) {
+    torch = bench::run_torch_peer(kProgram, "torch_pipeline.py",
+                                  "--data '" + data_dir + "' --repeats " + std::to_string(repeats) + " --threads " +
+                                      std::to_string(num_threads()));
+  }
   if (torch) {
-    std::string blas = "unknown";  // the BLAS library the peer's process had mapped
-    for (const auto& [path, text] : torch->figures.texts) {
-      if (path.rfind("blas.", 0) == 0 && text.find("libopenblas") != std::string::npos) blas = text;
-    }
+    const std::string blas = bench::peer_blas(*torch);
     std::printf("\nPyTorch %s, %g threads, BLAS %s; median of %d runs.\n"
                 "The io source's 2 ms wait is serial in PyTorch too (a lock shared by the worker processes).\n",
                 torch->figures.texts["torch_version"].c_str(), torch->figures.numbers["threads"], blas.c_str(), repeats);
