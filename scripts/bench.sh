@@ -10,7 +10,7 @@ out=build/bench
 mkdir -p "$out"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON >/dev/null
-cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline
+cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline kiln-bench-images
 # The same library with Eigen calling OpenBLAS, to compare the two GEMM back ends.
 cmake -S . -B build-openblas -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON -DKILN_BUILD_TESTS=OFF \
       -DKILN_GEMM=openblas >/dev/null
@@ -19,7 +19,7 @@ cmake --build build-openblas -j"$jobs" --target kiln-bench-model
 build/bin/kiln-bench-model --json "$out/model.json" --markdown "$out/model.md"
 build-openblas/bin/kiln-bench-model --no-peer --json "$out/model-openblas.json" --markdown "$out/model-openblas.md"
 build/bin/kiln-bench-pipeline --json "$out/pipeline.json" | tee "$out/pipeline.txt"
-if [ -x build/bin/kiln-bench-images ]; then build/bin/kiln-bench-images --json "$out/images.json" | tee "$out/images.txt"; fi
+build/bin/kiln-bench-images --json "$out/images.json" | tee "$out/images.txt"
 
 {
   echo "## Machine"
@@ -40,6 +40,12 @@ if [ -x build/bin/kiln-bench-images ]; then build/bin/kiln-bench-images --json "
   echo
   echo '```'
   cat "$out/pipeline.txt"
+  echo '```'
+  echo
+  echo "## Images (kiln-bench-images)"
+  echo
+  echo '```'
+  cat "$out/images.txt"
   echo '```'
 } > "$out/performance.md"
 echo "Wrote $out/performance.md"

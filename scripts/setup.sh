@@ -17,6 +17,7 @@ packages=(
 if [ "${1:-}" = "--bench" ]; then
   packages+=(
     python3-torch               # the peer the benchmarks compare kiln with
+    python3-pil                 # its image decoding (bench/peers/torch_images.py)
     libopenblas0-openmp         # PyTorch's fastest BLAS here
     libopenblas-openmp-dev      # for the KILN_GEMM=openblas build
     linux-perf                  # profiling

@@ -14,7 +14,11 @@
 //            decoding in a parallel map (AUTOTUNE) without prefetch, and the default
 //            (parallel map and prefetch(AUTOTUNE)). --threads sets the model's OpenMP threads: on a
 //            2-core machine, 1 leaves a core to the decoding.
+// The PyTorch peer, bench/peers/torch_images.py, then decodes the same folder with its DataLoader
+// (Pillow, 0, 1 and 2 worker processes) and trains the same model on it; the table ends with kiln's
+// default set-up against PyTorch's best. --no-peer skips it.
 // --json PATH writes the same figures as JSON.
+#include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/run_app.hpp"
 
@@ -28,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -120,7 +125,8 @@ double load_average() {
 int run(int argc, char** argv) {
   apps::Arguments arguments(kProgram,
                             "Measures image_dataset_from_directory on a folder of PNG files: decoding throughput with 1 and 2\n"
-                            "threads, and training epoch time with and without parallel decoding and prefetch.");
+                            "threads, and training epoch time with and without parallel decoding and prefetch; then\n"
+                            "PyTorch's DataLoader on the same folder.");
   arguments.add_option("data", "DIR", "", "an image folder (one subfolder per class); default: Fashion-MNIST PNGs written to a temporary folder");
   arguments.add_option("images", "N", "10000", "how many Fashion-MNIST images the default folder holds");
   arguments.add_option("image-size", "N", "28", "images are resized to NxN");
@@ -129,6 +135,7 @@ int run(int argc, char** argv) {
   arguments.add_option("repeats", "N", "3", "timed passes per decoding figure (the median is reported)");
   arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
+  arguments.add_switch("no-peer", "skip the PyTorch peer (bench/peers/torch_images.py)");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
   const int epochs = static_cast<int>(arguments.integer("epochs"));
@@ -182,6 +189,31 @@ int run(int argc, char** argv) {
   std::printf("  parallel decode, no prefetch        %6.2f s  input_wait %.2f\n", parallel.seconds, parallel.input_wait);
   std::printf("  parallel decode + prefetch (default) %5.2f s  input_wait %.2f\n", prefetched.seconds, prefetched.input_wait);
 
+  std::optional<bench::PeerRun> torch;
+  if (!arguments.flag("no-peer")) {
+    std::printf("\n");
+    std::fflush(stdout);
+    torch = bench::run_torch_peer(kProgram, "torch_images.py",
+                                  "--data '" + dir + "' --image-size " + std::to_string(side) + " --color-mode " +
+                                      arguments.text("color-mode") + " --epochs " + std::to_string(epochs) + " --repeats " +
+                                      std::to_string(repeats) + " --threads " + std::to_string(num_threads()));
+  }
+  double decode_vs_torch = 0.0, epoch_vs_torch = 0.0;  // how many times faster kiln is
+  if (torch) {
+    const auto number = [&](const std::string& key) { return torch->figures.numbers.at(key); };
+    std::printf("\nPyTorch %s, DataLoader with Pillow decoding, the same folder, model and batch; torch.set_num_threads(%g), BLAS %s:\n",
+                torch->figures.texts.at("torch_version").c_str(), number("threads"), bench::peer_blas(*torch).c_str());
+    for (int row = 0; torch->figures.numbers.count("workers." + std::to_string(row) + ".workers"); ++row) {
+      const std::string key = "workers." + std::to_string(row) + ".";
+      std::printf("  workers %g   decode %9.0f images/s   epoch %6.2f s\n", number(key + "workers"),
+                  number(key + "decode_images_per_s"), number(key + "epoch_s"));
+    }
+    decode_vs_torch = rate_2 / number("best.decode_images_per_s");
+    epoch_vs_torch = number("best.epoch_s") / prefetched.seconds;
+    std::printf("kiln against PyTorch's best: decoding on 2 threads %.2fx as fast, the default epoch %.2fx as fast\n",
+                decode_vs_torch, epoch_vs_torch);
+  }
+
   if (const std::string path = arguments.text("json"); !path.empty()) {
     std::ofstream out(path);
     out << "{\"files\": " << file_count << ", \"classes\": " << listed.class_names.size() << ", \"image_size\": " << side
@@ -193,7 +225,13 @@ int run(int argc, char** argv) {
         << ", \"parallel_no_prefetch\": " << json_number(parallel.seconds) << ", \"parallel_prefetch\": " << json_number(prefetched.seconds)
         << "},\n\"input_wait\": {\"serial_no_prefetch\": " << json_number(serial.input_wait)
         << ", \"parallel_no_prefetch\": " << json_number(parallel.input_wait)
-        << ", \"parallel_prefetch\": " << json_number(prefetched.input_wait) << "}}\n";
+        << ", \"parallel_prefetch\": " << json_number(prefetched.input_wait) << "},\n\"vs_torch\": ";
+    if (torch) {
+      out << "{\"decode\": " << json_number(decode_vs_torch) << ", \"epoch\": " << json_number(epoch_vs_torch)
+          << "},\n\"torch\": " << torch->json << "}\n";
+    } else {
+      out << "null, \"torch\": null}\n";
+    }
     if (!out.flush()) throw FileError("cannot write " + path);
     std::cout << "\nWrote " << path << "\n";
   }
