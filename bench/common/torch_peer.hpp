@@ -32,8 +32,16 @@ struct PeerRun {
   FlatJson figures;
 };
 
+// `text` as one word for the shell, whatever it holds: in single quotes, each ' written '\''.
+inline std::string shell_quoted(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 // Runs /usr/bin/python3 bench/peers/<script> <arguments> --json <a temporary file>; nullopt,
-// after saying why on standard output, when PyTorch is missing or the script fails.
+// after saying why on standard output, when PyTorch is missing or the script fails. `arguments`
+// go to the shell as they are: quote paths in them with shell_quoted.
 inline std::optional<PeerRun> run_torch_peer(const std::string& program, const std::string& script,
                                              const std::string& arguments) {
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
@@ -42,15 +50,16 @@ inline std::optional<PeerRun> run_torch_peer(const std::string& program, const s
   }
   std::string environment;
   if (std::filesystem::exists(KILN_OPENBLAS_OPENMP_DIR)) {
-    environment = "LD_LIBRARY_PATH='" + std::string(KILN_OPENBLAS_OPENMP_DIR) + "' ";
+    environment = "LD_LIBRARY_PATH=" + shell_quoted(KILN_OPENBLAS_OPENMP_DIR) + " ";
   } else {
     std::cout << "The OpenMP build of OpenBLAS is not installed (apt-get install libopenblas0-openmp): PyTorch uses "
                  "the system's default BLAS.\n";
   }
   const std::string output =
       (std::filesystem::temp_directory_path() / (program + "-torch-" + std::to_string(getpid()) + ".json")).string();
-  const std::string command = environment + "/usr/bin/python3 '" + std::string(KILN_SOURCE_DIR) + "/bench/peers/" + script +
-                              "' " + arguments + " --json '" + output + "'";
+  const std::string command = environment + "/usr/bin/python3 " +
+                              shell_quoted(std::string(KILN_SOURCE_DIR) + "/bench/peers/" + script) + " " + arguments +
+                              " --json " + shell_quoted(output);
   std::cerr << program << ": running the PyTorch peer: " << command << "\n";
   const int status = std::system(command.c_str());
   std::stringstream text;

@@ -194,14 +194,14 @@ int run(int argc, char** argv) {
     std::printf("\n");
     std::fflush(stdout);
     torch = bench::run_torch_peer(kProgram, "torch_images.py",
-                                  "--data '" + dir + "' --image-size " + std::to_string(side) + " --color-mode " +
+                                  "--data " + bench::shell_quoted(dir) + " --image-size " + std::to_string(side) + " --color-mode " +
                                       arguments.text("color-mode") + " --epochs " + std::to_string(epochs) + " --repeats " +
                                       std::to_string(repeats) + " --threads " + std::to_string(num_threads()));
   }
   double decode_vs_torch = 0.0, epoch_vs_torch = 0.0;  // how many times faster kiln is
   if (torch) {
     const auto number = [&](const std::string& key) { return torch->figures.numbers.at(key); };
-    std::printf("\nPyTorch %s, DataLoader with Pillow decoding, the same folder, model and batch; torch.set_num_threads(%g), BLAS %s:\n",
+    std::printf("PyTorch %s, DataLoader with Pillow decoding, the same folder, model and batch; torch.set_num_threads(%g), BLAS %s:\n",
                 torch->figures.texts.at("torch_version").c_str(), number("threads"), bench::peer_blas(*torch).c_str());
     for (int row = 0; torch->figures.numbers.count("workers." + std::to_string(row) + ".workers"); ++row) {
       const std::string key = "workers." + std::to_string(row) + ".";

@@ -393,7 +393,7 @@ int run(int argc, char** argv) {
   std::optional<PeerRun> torch;
   if (!arguments.flag("no-peer")) {
     torch = bench::run_torch_peer(kProgram, "torch_pipeline.py",
-                                  "--data '" + data_dir + "' --repeats " + std::to_string(repeats) + " --threads " +
+                                  "--data " + bench::shell_quoted(data_dir) + " --repeats " + std::to_string(repeats) + " --threads " +
                                       std::to_string(num_threads()));
   }
   if (torch) {
