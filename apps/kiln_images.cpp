@@ -93,7 +93,7 @@ int run(int argc, char** argv) {
   arguments.add_option("seed", "N", "random", "seed for the split, shuffling, weights, dropout and augmentation");
   arguments.add_option("augment", "LIST", "none", "random training augmentations: flip,brightness,contrast");
   arguments.add_switch("skip-corrupt", "skip images that cannot be decoded instead of stopping");
-  arguments.add_option("threads", "N", "all cores but one", "OpenMP threads for the model's math (the rest decode images)");
+  arguments.add_option("threads", "N", "all cores but one", "threads for the model's math (the rest decode images)");
   apps::add_output_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed

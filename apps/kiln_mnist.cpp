@@ -29,7 +29,7 @@ int run(int argc, char** argv) {
   arguments.add_option("epochs", "N", "5", "passes over the training set");
   arguments.add_option("batch-size", "N", "64", "samples per training step");
   arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
-  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
+  arguments.add_option("threads", "N", "all cores", "threads for the model's math");
   arguments.add_option("seed", "N", "random", "seed for weights, dropout and shuffling (same seed, same result)");
   apps::add_output_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");

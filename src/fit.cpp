@@ -165,7 +165,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
 History Sequential::train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
                           const std::function<Logs()>& validate, const FitOptions& options) {
   const int verbose = resolve_verbose(options.verbose);
-  // One scope for the whole run rather than one per step: each scope wakes the team twice.
+  // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
   History history;
   callbacks::ProgbarLogger progress_bar(std::cout);

@@ -4,10 +4,10 @@
 #include "kiln/gemm.hpp"
 
 #include "kiln/error.hpp"
-
-#include <omp.h>
+#include "kiln/parallel.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <vector>
 
 namespace kiln {
@@ -17,8 +17,18 @@ using Eigen::Index;
 
 // Eigen's blocking state for one thread (its block sizes and where packed panels go), with
 // packing buffers that grow to the largest product seen and are then reused.
+//
+// Any thread of the team may take any tile, so each starts with room for the blocks of
+// MNIST-sized models' products (1 MB of each operand): the first tile a helper takes from
+// another's share then allocates nothing, and neither does a training step.
 class ThreadPackingBuffers : public Eigen::internal::level3_blocking<float, float> {
  public:
+  static constexpr size_t kInitialFloats = 256 * 1024;
+  ThreadPackingBuffers() {
+    packed_a_.reserve(kInitialFloats);
+    packed_b_.reserve(kInitialFloats);
+  }
+
   // Block sizes for a row-major [m, n] result with inner dimension k, chosen as Eigen chooses
   // them for one thread. Eigen computes a row-major product as the column-major C^T = B^T A^T,
   // so its rows ("mc") are our columns and its columns ("nc") our rows.
@@ -165,7 +175,11 @@ void multiply_into(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, I
 // vectors the target has.)
 constexpr Index kNarrowWidth = 16;
 using NarrowRow = float __attribute__((vector_size(kNarrowWidth * sizeof(float))));
-thread_local std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> narrow_b;
+thread_local std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> narrow_b = [] {
+  std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> rows;
+  rows.reserve(4096);  // k up to 4096 without allocating, whichever thread takes the tile
+  return rows;
+}();
 
 void multiply_narrow(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
   if (narrow_b.size() < static_cast<size_t>(k)) narrow_b.resize(static_cast<size_t>(k));
@@ -198,6 +212,12 @@ void multiply_narrow(MatrixOperand a, MatrixOperand b, float* c, Index c_stride,
   }
 }
 
+// A helper's first tile finds its buffers made (they are thread_local, made on first use).
+[[maybe_unused]] const bool buffers_made_as_helpers_start = (prepare_each_helper([] {
+  (void)thread_buffers.kc();  // any use makes a thread_local
+  (void)narrow_b.capacity();
+}), true);
+
 // C[m, n] = A[m, k] B[k, n] on the calling thread.
 void multiply_slice(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
   if (m == 0 || n == 0) return;
@@ -214,8 +234,8 @@ void multiply_slice(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, 
 }
 
 #ifdef EIGEN_USE_BLAS
-// Built with KILN_GEMM=openblas, each product is one sgemm call, and OpenBLAS splits it across
-// the same OpenMP team itself.
+// Built with KILN_GEMM=openblas, each product is one sgemm call, and OpenBLAS splits it across its
+// own threads.
 constexpr bool kSplitAcrossThreads = false;
 #else
 constexpr bool kSplitAcrossThreads = true;
@@ -223,59 +243,101 @@ constexpr bool kSplitAcrossThreads = true;
 
 Index round_up(Index value, Index multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-// The sum over k split between the threads, for products whose k is at least twice both sides of
-// C: W1's first layer, where C is 64x128 and k runs over 784 pixels. Each thread multiplies
-// its own columns of A by its own rows of B into a partial C (the first thread straight into C),
-// and after one barrier each thread adds the other partials into its share of C's rows.
+// ---- the sum split in two ---------------------------------------------------------------------
+//
+// For products whose k is at least twice both sides of C (W1's first layer: C is 64x128, and k
+// runs over 784 pixels), the sum is cut into kSumSlices slices: each slice's product is a tile
+// (the first written straight into C, the others into partial Cs of their own), then C's rows add
+// the partials in slice order. The slices depend only on k, so the sum is the same whatever the
+// team's size; a second slice would change it, which is why their number is fixed.
 //
 // Why not split C, as for other shapes: every thread would then read the whole of one operand,
 // and in training half of it was last written by the other core. In W1's forward product each
 // thread would read a column slice of the weights, although the update step and the weight
 // gradient's product (split by rows) have each thread write its own rows of them. Split by k,
-// each thread reads the weight rows that it updates, and they stay in its core's cache. This
-// matters when the two virtual cores are slow to pass cache lines to each other: W1's epoch then
-// takes 0.138 s instead of 0.184 s. When they are quick, it is 1 to 2% shorter.
+// each thread reads the weight rows that it updates, and they stay in its core's cache.
 //
-// The partial Cs cost m x n floats written and read again, where splitting C would have each
-// thread pack its own copy of an m x k operand: k at least twice m and n keeps the partials small
-// beside that copy. (A Dense 256 on batch 64, k = 784 = 3.1 n, trained 3% faster split by k.)
+// The partial C costs m x n floats written and read again, where splitting C would have each
+// thread pack its own copy of an m x k operand: k at least twice m and n keeps it small beside
+// that copy.
 constexpr Index kSplitSumFactor = 2;
-constexpr Index kSumGranule = 8;  // k per thread in whole steps of the kernel's unrolled loop
-thread_local std::vector<float, CacheLineAllocator<float>> partial_c;  // a thread's partial C
+constexpr Index kSumSlices = 2;
+constexpr Index kSumGranule = 8;  // k per slice in whole steps of the kernel's unrolled loop
+thread_local std::vector<float, CacheLineAllocator<float>> partial_sums;  // the calling thread's
 
-void multiply_split_sum(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n,
-                        int threads) {
-  // Where each helper's partial C is. The vector is the calling thread's; the team reaches it
-  // through this pointer (inside the parallel region, the name would mean each thread's own).
-  thread_local std::vector<const float*> partial_pointers;
-  partial_pointers.resize(static_cast<size_t>(threads));
-  const float** const partials = partial_pointers.data();
-#pragma omp parallel num_threads(threads)
-  {
-    const int thread = omp_get_thread_num(), team_size = omp_get_num_threads();  // may be smaller than asked for
-    const Index sum_slice = round_up((k + team_size - 1) / team_size, kSumGranule);
-    const Index row_slice = (m + team_size - 1) / team_size;
-    const Index begin = std::min<Index>(k, thread * sum_slice), end = std::min<Index>(k, begin + sum_slice);
-    const MatrixOperand a_columns{a.at(0, begin), a.stride, a.column_major};
-    const MatrixOperand b_rows{b.at(begin, 0), b.stride, b.column_major};
-    if (thread == 0) {
-      multiply_slice(a_columns, b_rows, c, c_stride, m, end - begin, n);
-    } else {
-      if (partial_c.size() < static_cast<size_t>(m * n)) partial_c.resize(static_cast<size_t>(m * n));
-      multiply_slice(a_columns, b_rows, partial_c.data(), n, m, end - begin, n);
-      partials[thread] = partial_c.data();
+void multiply_split_sum(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
+  const Index slice_depth = round_up((k + kSumSlices - 1) / kSumSlices, kSumGranule);
+  if (partial_sums.size() < static_cast<size_t>((kSumSlices - 1) * m * n)) {
+    partial_sums.resize(static_cast<size_t>((kSumSlices - 1) * m * n));
+  }
+  float* const partials = partial_sums.data();  // slice s > 0 at partials + (s - 1) * m * n
+  parallel_tiles(kSumSlices, [&](int64_t first_slice, int64_t end_slice) {
+    for (Index slice = first_slice; slice < end_slice; ++slice) {
+      const Index begin = std::min(k, slice * slice_depth), end = std::min(k, begin + slice_depth);
+      const MatrixOperand a_columns{a.at(0, begin), a.stride, a.column_major};
+      const MatrixOperand b_rows{b.at(begin, 0), b.stride, b.column_major};
+      if (slice == 0) {
+        multiply_slice(a_columns, b_rows, c, c_stride, m, end - begin, n);
+      } else {
+        multiply_slice(a_columns, b_rows, partials + (slice - 1) * m * n, n, m, end - begin, n);
+      }
     }
-#pragma omp barrier
-    const Index row_begin = std::min<Index>(m, thread * row_slice), row_end = std::min<Index>(m, row_begin + row_slice);
-    for (int helper = 1; helper < team_size; ++helper) {
-      const float* partial = partials[helper];
+  });
+  // C += each partial, in slice order; rows are shared out (each row's sum is the same either way).
+  for_each_share(m, m * n >= kParallelMinElements / 4, [&](int64_t row_begin, int64_t row_end) {
+    for (Index slice = 1; slice < kSumSlices; ++slice) {
+      const float* partial = partials + (slice - 1) * m * n;
       for (Index row = row_begin; row < row_end; ++row) {
         float* c_row = c + row * c_stride;
         const float* partial_row = partial + row * n;
         for (Index j = 0; j < n; ++j) c_row[j] += partial_row[j];
       }
     }
-  }
+  });
+}
+
+// ---- C cut into tiles -------------------------------------------------------------------------
+//
+// Eigen's kernel works through C in panels: mr of our columns (its rows) by nr of our rows (its
+// columns). A full panel sums each element in one order, the last, partial panels in another (two
+// accumulators taking alternate k, a different split of the same sum). So tiles are cut at whole
+// panels: then each element of C falls in the same kind of panel, and is summed in the same order,
+// whichever tiles a thread computes and in however many calls. Column tiles are also whole cache
+// lines wide, so no line of C is written by two threads.
+using KernelTraits = Eigen::internal::gebp_traits<float, float>;
+constexpr Index kRowGranule = KernelTraits::nr;
+constexpr Index kColumnGranule = std::lcm(Index{KernelTraits::mr}, Index{16});
+constexpr Index kMaxTiles = 8;  // enough for late threads' tiles to be shared out; few enough to pack little twice
+
+void multiply_tiles(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n, Index work_tiles) {
+  // Split C where it leaves the threads the least to share: by columns when A is the smaller
+  // operand (every tile reads all of A and its own columns of B), by rows otherwise.
+  const bool split_columns = m < n;
+  const Index extent = split_columns ? n : m;
+  const Index granule = split_columns ? kColumnGranule : kRowGranule;
+  const Index units = (extent + granule - 1) / granule;
+  const Index tiles = std::min({units, work_tiles, kMaxTiles});
+  if (tiles <= 1) return multiply_slice(a, b, c, c_stride, m, k, n);
+  auto multiply_part = [&](Index begin, Index end) {
+    if (begin >= end) return;
+    if (split_columns) {
+      const MatrixOperand b_columns{b.at(0, begin), b.stride, b.column_major};
+      multiply_slice(a, b_columns, c + begin, c_stride, m, k, end - begin);
+    } else {
+      const MatrixOperand a_rows{a.at(begin, 0), a.stride, a.column_major};
+      multiply_slice(a_rows, b, c + begin * c_stride, c_stride, end - begin, k, n);
+    }
+  };
+  // Tile t covers units [t * units / tiles, (t + 1) * units / tiles); a range of whole panels is
+  // one product. The last, partial panel is always a product of its own: Eigen sums it the same
+  // way only when it is handed the same block (it blocks a product by its size).
+  const Index whole_panels_end = extent / granule * granule;
+  parallel_tiles(tiles, [&](int64_t first_tile, int64_t end_tile) {
+    const Index begin = std::min(extent, first_tile * units / tiles * granule);
+    const Index end = std::min(extent, end_tile * units / tiles * granule);
+    multiply_part(begin, std::min(end, whole_panels_end));
+    multiply_part(std::max(begin, whole_panels_end), end);
+  });
 }
 
 }  // namespace
@@ -292,40 +354,13 @@ void gemm(ConstMatrixMap a, Operand op_a, ConstMatrixMap b, Operand op_b, Matrix
   const MatrixOperand a_operand{a.data(), a.cols(), transpose_a};
   const MatrixOperand b_operand{b.data(), b.cols(), transpose_b};
 
-  const Index work_threads = std::max<Index>(1, m * n * k / kMinMultiplyAddsPerThread);
-  const bool may_split = kSplitAcrossThreads && !omp_in_parallel();
-  const int useful_threads = may_split ? static_cast<int>(std::min<Index>(omp_get_max_threads(), work_threads)) : 1;
-  if (useful_threads == 1) return multiply_slice(a_operand, b_operand, c.data(), c.cols(), m, k, n);
-  if (k >= kSplitSumFactor * std::max(m, n) && k >= useful_threads * kSumGranule) {
-    return multiply_split_sum(a_operand, b_operand, c.data(), c.cols(), m, k, n, useful_threads);
+  // How many tiles the work is worth, whatever the team's size.
+  const Index work_tiles = kSplitAcrossThreads ? std::max<Index>(1, m * n * k / kMinMultiplyAddsPerTile) : 1;
+  if (work_tiles == 1) return multiply_slice(a_operand, b_operand, c.data(), c.cols(), m, k, n);
+  if (k >= kSplitSumFactor * std::max(m, n) && k >= kSumSlices * kSumGranule) {
+    return multiply_split_sum(a_operand, b_operand, c.data(), c.cols(), m, k, n);
   }
-
-  // Split C where it leaves the threads the least to share: by columns when A is the smaller
-  // operand (every thread reads all of A and its own columns of B), by rows otherwise. Column
-  // slices are whole 16-float vectors wide, so each starts on a cache line and fills the
-  // kernel's vectors; row slices only need whole groups of 4 rows (the kernel's panel of C),
-  // which splits W1's 784 rows evenly (392 each, where 16-row slices gave 400 and 384).
-  const bool split_columns = m < n;
-  const Index extent = split_columns ? n : m;
-  const Index granule = split_columns ? 16 : 4;
-  const Index slice_threads = std::max<Index>(1, extent / granule);
-  const int threads = static_cast<int>(std::min<Index>(useful_threads, slice_threads));
-  if (threads == 1) return multiply_slice(a_operand, b_operand, c.data(), c.cols(), m, k, n);
-
-#pragma omp parallel num_threads(threads)
-  {
-    const int team_size = omp_get_num_threads();  // the team may be smaller than asked for
-    const Index slice = round_up((extent + team_size - 1) / team_size, granule);
-    const Index begin = std::min<Index>(extent, omp_get_thread_num() * slice);
-    const Index end = std::min<Index>(extent, begin + slice);
-    if (split_columns) {
-      const MatrixOperand b_columns{b_operand.at(0, begin), b_operand.stride, b_operand.column_major};
-      multiply_slice(a_operand, b_columns, c.data() + begin, c.cols(), m, k, end - begin);
-    } else {
-      const MatrixOperand a_rows{a_operand.at(begin, 0), a_operand.stride, a_operand.column_major};
-      multiply_slice(a_rows, b_operand, c.data() + begin * c.cols(), c.cols(), end - begin, k, n);
-    }
-  }
+  multiply_tiles(a_operand, b_operand, c.data(), c.cols(), m, k, n, work_tiles);
 }
 
 }  // namespace kiln

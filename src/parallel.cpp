@@ -1,22 +1,276 @@
-// Thread-count control for OpenMP and Eigen.
+// The team: helper threads kiln owns, the tiles they take, and how many of them a loop may use.
+//
+// One loop at a time (a "job") is published to the helpers: its tiles, cut into one share per
+// seat, and a generation number that says which job is current. Every claim of a tile names that
+// generation, so a helper that wakes up late, after its job has ended, claims nothing: the caller
+// never waits for a helper to turn up, only for tiles already claimed to finish.
 #include "kiln/parallel.hpp"
 
 #include "kiln/error.hpp"
 
-#include <omp.h>
+#include <sched.h>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KILN_HAS_MXCSR 1
+#endif
 
 namespace kiln {
+namespace {
+
+void cpu_relax() {
+#ifdef KILN_HAS_MXCSR
+  _mm_pause();
+#endif
+}
+
+// The floating-point mode (MXCSR on x86: rounding, flush-to-zero) travels with each job, so
+// helpers compute exactly as the caller would: DenormalsFlushedToZero sets it on the caller alone.
+unsigned floating_point_mode() {
+#ifdef KILN_HAS_MXCSR
+  return _mm_getcsr();
+#else
+  return 0;
+#endif
+}
+void set_floating_point_mode([[maybe_unused]] unsigned mode) {
+#ifdef KILN_HAS_MXCSR
+  if (_mm_getcsr() != mode) _mm_setcsr(mode);
+#endif
+}
+
+int64_t now_nanoseconds() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<void (*)()>& helper_preparations() {
+  static std::vector<void (*)()> preparations;
+  return preparations;
+}
+std::mutex helper_preparations_mutex;
+
+thread_local int pinned_threads = 0;  // set_num_threads on this thread; 0: follow the machine
+std::atomic<int> pipeline_threads_computing{0};
+
+class Team {
+ public:
+  static constexpr int kMaxSeats = 256;
+  static constexpr int64_t kMaxTiles = 0xffff;  // a tile number fits a cursor's 16 bits
+
+  static Team& instance() {
+    static Team team;
+    return team;
+  }
+
+  ~Team() {
+    stopping_.store(true);
+    generation_.fetch_add(1);
+    generation_.notify_all();
+    helpers_.clear();  // joins them
+  }
+
+  // The caller's seat is 0. Returns false (and runs nothing) if another thread's job is running,
+  // or this is a tile of one: the caller then runs the whole loop itself.
+  bool run(int64_t tiles, int seats, detail::TileFunction call, const void* body) {
+    if (tiles > kMaxTiles || !busy_.try_lock()) return false;
+    std::lock_guard release(busy_, std::adopt_lock);
+    seats = std::min<int>({seats, kMaxSeats, static_cast<int>(std::min<int64_t>(tiles, kMaxSeats))});
+    if (seats <= 1) return false;
+    start_helpers(seats - 1);
+
+    // Publish the job: its fields first, then each share's cursor under the new generation (which
+    // makes every claim of the old one fail), then the generation the helpers wait on.
+    const uint32_t generation = generation_.load() + 1;
+    call_.store(call);
+    body_.store(body);
+    seats_.store(seats);
+    mode_.store(floating_point_mode());
+    tiles_done_.store(0);
+    for (int seat = 0; seat < seats; ++seat) {
+      shares_[seat].cursor.store(pack(generation, share_begin(seat, tiles, seats), share_begin(seat + 1, tiles, seats)));
+    }
+    generation_.store(generation);
+    if (sleeping_helpers_.load() > 0) generation_.notify_all();
+
+    take_tiles(generation, 0);
+    // Every tile is claimed; wait for the ones other threads are still computing.
+    const int64_t wait_start = now_nanoseconds();
+    for (int spins = 0; tiles_done_.load(std::memory_order_acquire) < tiles; ++spins) {
+      if (spins < 4096) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();  // the thread we wait for may need this core
+      }
+    }
+    note_wait(wait_start, now_nanoseconds());
+    return true;
+  }
+
+  int adaptive_seats() const { return adaptive_seats_.load(std::memory_order_relaxed); }
+
+ private:
+  // A share's cursor, one word so that one compare-and-swap checks all of it: the job's generation
+  // (32 bits), the next unclaimed tile and the share's end (16 bits each).
+  struct alignas(64) Share {
+    std::atomic<uint64_t> cursor{0};
+  };
+  static uint64_t pack(uint32_t generation, int64_t next, int64_t end) {
+    return (uint64_t{generation} << 32) | (static_cast<uint64_t>(next) << 16) | static_cast<uint64_t>(end);
+  }
+  static int64_t share_begin(int seat, int64_t tiles, int seats) { return seat * tiles / seats; }
+
+  // Starts helpers up to `wanted`, and returns once each new one is prepared (its buffers made).
+  void start_helpers(int wanted) {
+    while (static_cast<int>(helpers_.size()) < wanted) {
+      const int seat = static_cast<int>(helpers_.size()) + 1;
+      std::atomic<bool> prepared{false};
+      helpers_.emplace_back([this, seat, &prepared] {
+        {
+          std::lock_guard lock(helper_preparations_mutex);
+          for (void (*prepare)() : helper_preparations()) prepare();
+        }
+        prepared.store(true);
+        prepared.notify_one();
+        help(seat);
+      });
+      prepared.wait(false);
+    }
+  }
+
+  // Claims tiles of the share of `seat` for the job `generation`: all that is left of it when
+  // `all` is set (the seat's owner), one otherwise. Returns the first tile claimed and sets `end`,
+  // or returns -1 if the share is used up or the job is over.
+  int64_t claim(uint32_t generation, int seat, bool all, int64_t& end) {
+    std::atomic<uint64_t>& cursor = shares_[seat].cursor;
+    uint64_t seen = cursor.load();
+    while (true) {
+      if (seen >> 32 != generation) return -1;
+      const int64_t next = static_cast<int64_t>((seen >> 16) & 0xffff), share_end = static_cast<int64_t>(seen & 0xffff);
+      if (next >= share_end) return -1;
+      end = all ? share_end : next + 1;
+      if (cursor.compare_exchange_weak(seen, pack(generation, end, share_end))) return next;
+    }
+  }
+
+  // Runs the seat's own share, then whatever is left of the others', starting with the next seat.
+  void take_tiles(uint32_t generation, int seat) {
+    const int seats = seats_.load();
+    if (seat >= seats) return;
+    bool mode_set = seat == 0;
+    for (int offset = 0; offset < seats; ++offset) {
+      const int victim = (seat + offset) % seats;
+      int64_t end = 0;
+      for (int64_t first; (first = claim(generation, victim, offset == 0, end)) >= 0;) {
+        // A claim holds the job in place (the caller waits for it), so its fields are current.
+        if (!mode_set) {
+          set_floating_point_mode(mode_.load());
+          mode_set = true;
+        }
+        call_.load()(body_.load(), first, end);
+        tiles_done_.fetch_add(end - first, std::memory_order_release);
+      }
+    }
+  }
+
+  // A helper's life: wait for a job, take tiles, repeat.
+  void help(int seat) {
+    uint32_t seen = generation_.load();
+    while (true) {
+      seen = wait_for_job(seen);
+      if (stopping_.load()) return;
+      take_tiles(seen, seat);
+    }
+  }
+
+  // Spins a while for the next job (a step's loops follow each other within microseconds, and a
+  // sleeping thread takes tens of them to wake), but never while a pipeline thread computes: its
+  // core is better given to it. Then sleeps until a job is published.
+  uint32_t wait_for_job(uint32_t seen) {
+    constexpr int64_t kSpinNanoseconds = 50'000;
+    const int64_t spin_start = now_nanoseconds();
+    for (int spins = 1;; ++spins) {
+      const uint32_t generation = generation_.load();
+      if (generation != seen) return generation;
+      if (pipeline_threads_computing.load(std::memory_order_relaxed) > 0) break;
+      if (spins % 64 == 0 && now_nanoseconds() - spin_start > kSpinNanoseconds) break;
+      cpu_relax();
+    }
+    sleeping_helpers_.fetch_add(1);
+    generation_.wait(seen);
+    sleeping_helpers_.fetch_sub(1);
+    return generation_.load();
+  }
+
+  // The caller waited for helpers from wait_start to now. See adaptive_seats_.
+  void note_wait(int64_t wait_start, int64_t now) {
+    (void)wait_start;
+    (void)now;
+  }
+
+  std::mutex busy_;  // held by the caller whose job is running
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<detail::TileFunction> call_{nullptr};
+  std::atomic<const void*> body_{nullptr};
+  std::atomic<int> seats_{0};
+  std::atomic<unsigned> mode_{0};
+  std::atomic<int64_t> tiles_done_{0};
+  Share shares_[kMaxSeats];
+  std::atomic<int> sleeping_helpers_{0};
+  std::atomic<bool> stopping_{false};
+  // How many seats a job may have when the count is not pinned (see note_wait).
+  std::atomic<int> adaptive_seats_{kMaxSeats};
+  std::vector<std::jthread> helpers_;  // last: joined before the members they use go away
+};
+
+int seats_for_this_thread() {
+  if (pinned_threads > 0) return pinned_threads;
+  const int seats = std::min(available_cores(), Team::instance().adaptive_seats());
+  return std::max(1, seats - pipeline_threads_computing.load(std::memory_order_relaxed));
+}
+
+}  // namespace
 
 void set_num_threads(int threads) {
   if (threads < 1) throw ValueError("the thread count must be at least 1, got " + std::to_string(threads));
-  // Only OpenMP's per-thread setting: Eigen then sizes its GEMM team from omp_get_max_threads()
-  // on the calling thread. Eigen::setNbThreads would be one global for every thread, and would
-  // make the pipeline's threads (which ask for one thread each) run their math on the full team.
-  omp_set_num_threads(threads);
+  pinned_threads = threads;
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() { return pinned_threads > 0 ? pinned_threads : available_cores(); }
+
+int available_cores() {
+  static const int cores = [] {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) return std::max(1, CPU_COUNT(&allowed));
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }();
+  return cores;
+}
+
+namespace detail {
+
+void run_tiles(int64_t tiles, TileFunction call, const void* body) {
+  if (tiles <= 0) return;
+  const int seats = tiles > 1 ? seats_for_this_thread() : 1;
+  if (seats > 1 && Team::instance().run(tiles, seats, call, body)) return;
+  call(body, 0, tiles);
+}
+
+}  // namespace detail
+
+void prepare_each_helper(void (*prepare)()) {
+  std::lock_guard lock(helper_preparations_mutex);
+  helper_preparations().push_back(prepare);
+}
+
+PipelineComputing::PipelineComputing() { pipeline_threads_computing.fetch_add(1, std::memory_order_relaxed); }
+PipelineComputing::~PipelineComputing() { pipeline_threads_computing.fetch_sub(1, std::memory_order_relaxed); }
 
 }  // namespace kiln

@@ -12,7 +12,10 @@
 
 #include <doctest/doctest.h>
 
-#include <omp.h>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include <memory>
 #include <stdexcept>
@@ -30,12 +33,28 @@ volatile float denormal = 7.174648e-43f;
 // Whether this thread computes with the denormal as zero (DAZ) and as the mode says it should.
 bool reads_denormal_as_zero() { return denormal * 1.0f == 0.0f; }
 
-// Whether every thread of a `threads`-strong team flushes (or, with false, none does).
+// Whether every tile of a loop run by a `threads`-strong team flushes (or, with false, none does).
+// Each tile waits until a second thread has taken one, so the helpers' mode is checked too.
 bool whole_team_flushes(int threads, bool expected) {
+  set_num_threads(threads);
   std::vector<int> agrees(static_cast<size_t>(threads), 0);
-#pragma omp parallel num_threads(threads)
-  agrees[static_cast<size_t>(omp_get_thread_num())] =
-      denormals_flushed_to_zero() == expected && reads_denormal_as_zero() == expected;
+  std::mutex mutex;
+  std::set<std::thread::id> threads_seen;
+  parallel_tiles(threads, [&](int64_t first, int64_t end) {
+    {
+      std::lock_guard lock(mutex);
+      threads_seen.insert(std::this_thread::get_id());
+    }
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < give_up) {
+      std::lock_guard lock(mutex);
+      if (threads_seen.size() >= 2) break;
+    }
+    for (int64_t tile = first; tile < end; ++tile) {
+      agrees[static_cast<size_t>(tile)] = denormals_flushed_to_zero() == expected && reads_denormal_as_zero() == expected;
+    }
+  });
+  CHECK(threads_seen.size() >= 2);
   for (int agree : agrees) {
     if (!agree) return false;
   }
@@ -44,7 +63,6 @@ bool whole_team_flushes(int threads, bool expected) {
 
 TEST_CASE("denormals: a scope flushes them on the caller and its team, and restores the mode after") {
   const int threads = 2;
-  set_num_threads(threads);
   REQUIRE(denormal != 0.0f);
   CHECK_FALSE(denormals_flushed_to_zero());
   CHECK(whole_team_flushes(threads, false));
@@ -63,7 +81,6 @@ TEST_CASE("denormals: a scope flushes them on the caller and its team, and resto
 }
 
 TEST_CASE("denormals: nested scopes keep flushing until the outermost ends, through exceptions") {
-  set_num_threads(2);
   {
     const DenormalsFlushedToZero outer;
     {
@@ -82,30 +99,16 @@ TEST_CASE("denormals: nested scopes keep flushing until the outermost ends, thro
   CHECK(whole_team_flushes(2, false));
 }
 
-TEST_CASE("denormals: a team grown inside the scope leaves no thread flushing after it") {
-  set_num_threads(1);
+TEST_CASE("denormals: helpers that ran a flushed loop run the next caller's loops in that caller's mode") {
   {
     const DenormalsFlushedToZero flush;
-    set_num_threads(3);
-#pragma omp parallel num_threads(3)
-    { (void)reads_denormal_as_zero(); }  // the new threads join the team inside the scope
-    CHECK(denormals_flushed_to_zero());
+    CHECK(whole_team_flushes(3, true));
   }
+  // Another thread, which never flushed, borrows the same helpers.
+  bool other_thread_agrees = false;
+  std::thread([&] { other_thread_agrees = whole_team_flushes(3, false); }).join();
+  CHECK(other_thread_agrees);
   CHECK(whole_team_flushes(3, false));
-  set_num_threads(2);
-}
-
-TEST_CASE("denormals: threads created as the scope starts leave it with the mode they had before") {
-  // More threads than any test above used, so the scope's own first region creates two of them.
-  // A new thread copies its creator's mode: if the caller were flushed first, they would save
-  // the flushed mode as their own and keep it after the scope.
-  const int threads = 5;
-  set_num_threads(threads);
-  {
-    const DenormalsFlushedToZero flush;
-    CHECK(whole_team_flushes(threads, true));
-  }
-  CHECK(whole_team_flushes(threads, false));
   set_num_threads(2);
 }
 

@@ -92,6 +92,40 @@ TEST_CASE("gemm gives the same bits on every run with the same thread count") {
   CHECK(first == second);
 }
 
+TEST_CASE("gemm gives the same bits with 1, 2, 3 and 4 threads") {
+  // Tiles of C cut by rows and by columns, with partial panels at the end (W2's shapes shrunk, a
+  // classifier's narrow C, odd sizes), and sums split in two (W1's forward product, 37x1001x29).
+  struct Size {
+    int64_t m, k, n;
+  };
+  const Size sizes[] = {{64, 784, 128}, {784, 64, 128}, {256, 300, 1000}, {1000, 256, 300}, {333, 70, 250},
+                        {256, 1024, 10}, {1000, 200, 10}, {37, 1001, 29}, {97, 129, 301},  {130, 96, 1030}};
+  const int original_threads = num_threads();
+  for (const Size& size : sizes) {
+    for (Operand op_a : {Operand::AsIs, Operand::Transposed}) {
+      for (Operand op_b : {Operand::AsIs, Operand::Transposed}) {
+        CAPTURE(size.m);
+        CAPTURE(size.k);
+        CAPTURE(size.n);
+        const bool ta = op_a == Operand::Transposed, tb = op_b == Operand::Transposed;
+        const Matrix a = random_matrix(ta ? size.k : size.m, ta ? size.m : size.k, 5);
+        const Matrix b = random_matrix(tb ? size.n : size.k, tb ? size.k : size.n, 6);
+        Matrix reference(size.m, size.n);
+        for (int threads : {1, 2, 3, 4}) {
+          CAPTURE(threads);
+          set_num_threads(threads);
+          Matrix c(size.m, size.n);
+          gemm(ConstMatrixMap(a.data(), a.rows(), a.cols()), op_a, ConstMatrixMap(b.data(), b.rows(), b.cols()), op_b,
+               MatrixMap(c.data(), c.rows(), c.cols()));
+          if (threads == 1) reference = c;
+          CHECK(c == reference);
+        }
+      }
+    }
+  }
+  set_num_threads(original_threads);
+}
+
 TEST_CASE("gemm over an empty inner dimension gives zeros") {
   const Matrix a(3, 0), b(0, 4);
   Matrix c = Matrix::Constant(3, 4, 7.0f);

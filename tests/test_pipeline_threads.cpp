@@ -38,6 +38,14 @@ std::vector<int64_t> sorted(std::vector<int64_t> values) {
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+// Computes (spins) for `microseconds`, then returns v.
+int64_t spin_then_return(int64_t v, int64_t microseconds) {
+  const auto until = Clock::now() + std::chrono::microseconds(microseconds);
+  while (Clock::now() < until) {
+  }
+  return v;
+}
+
 // A per-run salt, so each run jitters differently; CAPTURE it to replay a failure.
 const uint64_t kJitterSalt = std::random_device{}();
 
@@ -281,6 +289,66 @@ TEST_CASE("a slow consumer keeps the prefetch queue full and still gets every el
   CHECK(report.front().mean_buffer_occupancy <= 2.0);
 }
 
+TEST_CASE("prefetch(n) makes the next element while n finished ones wait, as tf.data's does") {
+  std::atomic<int> made{0};
+  const auto dataset = data::range(10).map([&made](int64_t v) {
+    ++made;
+    return v;
+  }).prefetch(1);
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  CHECK(*iteration.next() == 0);
+  // Element 0 taken, element 1 waiting in the queue, element 2 made and waiting for room.
+  const auto give_up = Clock::now() + 5s;
+  while (made.load() < 3 && Clock::now() < give_up) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(20ms);  // time to make a fourth, if it wrongly would
+  CHECK(made.load() == 3);
+  for (int64_t expected = 1; expected < 10; ++expected) CHECK(*iteration.next() == expected);
+  CHECK_FALSE(iteration.next().has_value());
+}
+
+TEST_CASE("prefetch(1) overlaps a source that waits with a consumer that works") {
+  // 20 elements, each 10 ms of waiting in the source and 10 ms of work in the consumer: 400 ms one
+  // after the other, about 210 ms overlapped. The bound is far from both.
+  constexpr int kElements = 20;
+  const auto source = data::from_generator<int64_t>([] {
+    return data::Generator<int64_t>([next = int64_t{0}]() mutable -> std::optional<int64_t> {
+      if (next == kElements) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+      return next++;
+    });
+  });
+  const auto start = Clock::now();
+  int64_t taken = 0;
+  for (int64_t element : source.prefetch(1)) {
+    CHECK(element == taken++);
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(taken == kElements);
+  CHECK(seconds_since(start) < 0.32);
+}
+
+TEST_CASE("a pipeline thread keeps making elements while the model's team computes") {
+  // The consumer runs loops on the whole team, every core spinning, and takes an element after
+  // each; the producer computes for 200 us an element. If the team kept every core while the
+  // producer wanted one, the consumer would wait for most elements.
+  const auto dataset = data::range(100).map([](int64_t v) { return spin_then_return(v, 200); }).prefetch(4);
+  int64_t wait_ns = 0, taken = 0;
+  const auto start = Clock::now();
+  data::Iteration<int64_t> iteration = dataset.iterate();
+  while (true) {
+    parallel_tiles(4 * available_cores(), [](int64_t first, int64_t end) { spin_then_return(0, 500 * (end - first)); });
+    const auto wait_start = Clock::now();
+    std::optional<int64_t> element = iteration.next();
+    wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - wait_start).count();
+    if (!element) break;
+    CHECK(*element == taken++);
+  }
+  CHECK(taken == 100);
+  const double wait_share = static_cast<double>(wait_ns) * 1e-9 / seconds_since(start);
+  MESSAGE("the consumer waited for " << wait_share * 100 << "% of the epoch");
+  CHECK(wait_share < 0.25);
+}
+
 TEST_CASE("a generator that ends early ends the epoch cleanly through threads and batches") {
   const auto dataset = data::from_generator<int64_t>([]() -> data::Generator<int64_t> {
     return [next = int64_t{0}]() mutable -> std::optional<int64_t> {
@@ -345,56 +413,8 @@ TEST_CASE("PrefetchTuner doubles on each starvation up to its ceiling") {
 
 namespace {
 
-// Drives a ProducerPlacementTuner with synthetic clocks: elements made 1 ms apart, each costing
-// the producer cpu_ms of CPU time over as much wall time (or wall_ms, when it waits), while the
-// process as a whole uses process_share of its cores. Counts how often the tuner says to hand over.
-struct PlacementDriver {
-  int64_t cores = 2;
-  data::ProducerPlacementTuner tuner{cores};
-  int64_t now_ns = 0, process_cpu_ns = 0;
-
-  int hand_overs(int64_t elements, double cpu_ms, double process_share, double wall_ms = -1) {
-    int count = 0;
-    for (int64_t i = 0; i < elements; ++i) {
-      now_ns += 1'000'000;
-      process_cpu_ns += static_cast<int64_t>(1'000'000 * process_share * static_cast<double>(cores));
-      const auto cpu_ns = static_cast<int64_t>(1e6 * cpu_ms);
-      const int64_t wall_ns = wall_ms < 0 ? cpu_ns : static_cast<int64_t>(1e6 * wall_ms);
-      count += tuner.on_element_made(cpu_ns, wall_ns, now_ns, process_cpu_ns) ? 1 : 0;
-    }
-    return count;
-  }
-};
-
-}  // namespace
-
-TEST_CASE("ProducerPlacementTuner hands a fast computing producer over to a consumer that keeps every core busy") {
-  PlacementDriver driver;  // 0.1 ms of computation per element, one element per ms: time to spare
-  CHECK(driver.hand_overs(data::ProducerPlacementTuner::kWindowElements, 0.1, 1.0) == 0);  // the window is not full yet
-  CHECK(driver.hand_overs(1, 0.1, 1.0) == 1);
-  CHECK(driver.hand_overs(200, 0.1, 1.0) == 0);  // it decides once
-}
-
-TEST_CASE("ProducerPlacementTuner keeps the producer thread when it waits, when a core is free, or when it is the bottleneck") {
-  PlacementDriver waiting;  // mostly waiting (a disk, a sleep): its thread hides that
-  CHECK(waiting.hand_overs(200, 0.05, 1.0, 0.9) == 0);
-  PlacementDriver spare_core;  // the consumer leaves a core idle: the producer can use it
-  CHECK(spare_core.hand_overs(200, 0.1, 0.6) == 0);
-  PlacementDriver bottleneck;  // computing 0.9 ms of every 1 ms: training overlaps it only beside it
-  CHECK(bottleneck.hand_overs(200, 0.9, 1.0) == 0);
-}
-
-namespace {
-
 // A producer that computes (spins) for `microseconds`, and a consumer that keeps every core busy
-// for longer (as a model's OpenMP team does; plain threads here, which ThreadSanitizer can follow):
-// the case where prefetch(AUTOTUNE) gives up its thread.
-int64_t spin_then_return(int64_t v, int64_t microseconds) {
-  const auto until = Clock::now() + std::chrono::microseconds(microseconds);
-  while (Clock::now() < until) {
-  }
-  return v;
-}
+// for longer (plain threads here, which ThreadSanitizer can follow).
 
 // Keeps every core but the caller's busy while it lives; the caller spins in consume().
 class BusyCores {
@@ -415,39 +435,29 @@ class BusyCores {
 
 }  // namespace
 
-TEST_CASE("prefetch(AUTOTUNE) delivers every element in order, before and after handing its producer over") {
-  // Whether the hand-over happens depends on the machine being otherwise idle; the sequence must
-  // be right either way, and the report says which path ran.
+TEST_CASE("prefetch(AUTOTUNE) delivers every element in order while every core is busy, epoch after epoch") {
   const auto dataset = data::range(150).map([](int64_t v) { return spin_then_return(v, 200); }).prefetch(data::AUTOTUNE);
-  data::Iteration<int64_t> iteration = dataset.iterate();
-  std::vector<int64_t> delivered;
-  {
-    BusyCores busy;
-    while (std::optional<int64_t> element = iteration.next()) {
-      delivered.push_back(*element);
-      BusyCores::consume();
-    }
-  }
   std::vector<int64_t> expected(150);
   for (int64_t i = 0; i < 150; ++i) expected[static_cast<size_t>(i)] = i;
-  CHECK(delivered == expected);
-  const auto report = iteration.statistics();
-  REQUIRE(report.front().name == "prefetch");
-  CHECK(report.front().elements_produced == 150);
-  const bool handed_over = report.front().parallelism == 0;
-  MESSAGE("prefetch producer thread " << std::string(handed_over ? "handed over" : "kept"));
-
-  // The next epoch of the same dataset starts where the first ended: with no thread after a
-  // hand-over (threads 0 before the first element), with its thread and a new window otherwise.
-  data::Iteration<int64_t> next_epoch = dataset.iterate();
-  CHECK(next_epoch.statistics().front().parallelism == (handed_over ? 0 : 1));
-  std::vector<int64_t> delivered_again;
-  while (std::optional<int64_t> element = next_epoch.next()) delivered_again.push_back(*element);
-  CHECK(delivered_again == expected);
-  if (handed_over) CHECK(next_epoch.statistics().front().parallelism == 0);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    data::Iteration<int64_t> iteration = dataset.iterate();
+    std::vector<int64_t> delivered;
+    {
+      BusyCores busy;
+      while (std::optional<int64_t> element = iteration.next()) {
+        delivered.push_back(*element);
+        BusyCores::consume();
+      }
+    }
+    CHECK(delivered == expected);
+    const auto report = iteration.statistics();
+    REQUIRE(report.front().name == "prefetch");
+    CHECK(report.front().elements_produced == 150);
+    CHECK(report.front().parallelism == 1);
+  }
 }
 
-TEST_CASE("an error after prefetch(AUTOTUNE) may have handed over still ends the epoch, naming the element") {
+TEST_CASE("an error after prefetch(AUTOTUNE) on a busy machine still ends the epoch, naming the element") {
   const auto dataset = data::range(120)
                            .map([](int64_t v) {
                              if (v == 100) throw Boom(boom_message(v));

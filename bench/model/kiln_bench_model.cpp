@@ -218,18 +218,10 @@ double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int
   const int64_t steps_per_epoch = (train->size() + batch_size - 1) / batch_size;
   const int64_t steps = std::min<int64_t>(steps_per_epoch, std::max<int64_t>(20, 4000 / std::max<int64_t>(1, width / 64) / batch_size * 8));
   auto batches = apps::training_batches(train, batch_size, /*prefetch=*/true).repeat();
-  // Warm-up, in two parts. A few steps first, which also tell how long a step takes. Then enough
-  // steps for prefetch(AUTOTUNE) to decide where its producer runs, which it does once, after a
-  // first window of elements and of time (data/autotune.hpp): every epoch of a training run after
-  // the first runs with that decision made, and so should the timed steps. Without this part, the
-  // large batches were timed with the producer thread still competing with the model's threads:
-  // 0.15 s per epoch at batch 1024 instead of 0.10.
-  const double probe_step_s = model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = 3}).epoch_seconds[0] / 3;
-  using Placement = data::ProducerPlacementTuner;
-  const double window_s = 2.0 * static_cast<double>(Placement::kWindowMinNanoseconds) * 1e-9;  // twice, for margin
-  const int64_t warm_up_steps = std::min<int64_t>(
-      steps_per_epoch, std::max<int64_t>(2 * Placement::kWindowElements, static_cast<int64_t>(window_s / probe_step_s) + 1));
-  model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = warm_up_steps});
+  // Warm-up: a few steps, then as many again as a timed part, so AUTOTUNE's prefetch buffer has
+  // settled as it has in every epoch of a training run after the first.
+  model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = 3});
+  model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = steps});
   std::vector<double> parts;
   for (int part = 0; part < 3; ++part) {
     parts.push_back(model.fit(batches, {.epochs = 1, .verbose = 0, .steps_per_epoch = steps}).epoch_seconds[0]);

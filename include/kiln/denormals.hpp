@@ -10,17 +10,16 @@
 // the values are below 1e-38.
 //
 // Sequential's fit, evaluate and predict hold a DenormalsFlushedToZero for their whole run (one
-// scope, not one per batch: each scope wakes the team twice), so the callbacks and dataset
-// functions that run on the calling thread meanwhile see it too; train_on_batch and forward hold
-// one when called on their own. Pipeline threads, and every thread outside these calls, keep the
-// mode they had.
+// scope, not one per batch), so the callbacks and dataset functions that run on the calling thread
+// meanwhile see it too; train_on_batch and forward hold one when called on their own. The team's
+// helpers compute in the mode of the thread whose loop they run. Pipeline threads, and every
+// thread outside these calls, keep the mode they had.
 #pragma once
 
 namespace kiln {
 
-// While alive, the calling thread and the threads of its OpenMP team (kiln::num_threads() of
-// them) flush denormal results to zero (FTZ) and read denormal inputs as zero (DAZ); the
-// destructor restores each thread's previous mode. Nested scopes on one thread cost nothing: only
+// While alive, the calling thread (and so the helpers running its loops) flushes denormal results
+// to zero (FTZ) and reads denormal inputs as zero (DAZ); the destructor restores its previous mode. Nested scopes on one thread cost nothing: only
 // the outermost sets and restores. A no-op on CPUs other than x86.
 class DenormalsFlushedToZero {
  public:
@@ -31,7 +30,6 @@ class DenormalsFlushedToZero {
 
  private:
   bool outermost_;
-  int team_size_ = 1;
 };
 
 // Whether the calling thread flushes denormals now.

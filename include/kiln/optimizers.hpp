@@ -1,7 +1,7 @@
 // kiln/optimizers.hpp — optimizers: one update over the model's whole parameter arena.
 //
 // The model keeps every parameter and gradient in two contiguous arrays, so an optimizer step is
-// one vectorised, OpenMP-parallel loop over all of them, with its slot variables (Adam's moments,
+// one vectorised loop over all of them, shared out to the team, with its slot variables (Adam's moments,
 // SGD's velocity) in arrays of the same length. Runs on the training thread. Large slots are
 // written past the caches (see optimizers.cpp for why).
 #pragma once

@@ -1,44 +1,87 @@
-// kiln/parallel.hpp — how many threads the model's math uses, and when a loop is worth splitting.
+// kiln/parallel.hpp — the team: the threads that run the model's math, and how a loop is shared
+// between them.
 //
-// Forward and backward passes run on one OpenMP team: Eigen's GEMMs use it, and element-wise
-// kernels split across it only past kParallelMinElements, below which waking the team costs more
-// than the loop. Pipeline threads (the data side) set their own team to one thread.
+// The team is the thread that calls into the model (fit, predict...) plus helper threads that kiln
+// owns. A parallel loop is cut into tiles, and how many depends on the work, never on the team's
+// size. Each thread first takes its own share of the tiles, then what is left of the others'
+// shares, and the loop is over when every tile is done, not when every thread has turned up:
+//  - results do not depend on the team's size: a tile is computed the same way by any thread;
+//  - a helper that lost its core (to a pipeline thread, or another process) holds no one up;
+//  - idle helpers spin only briefly, and not at all while a pipeline thread is computing.
+// The team's size follows the machine unless set_num_threads pins it: see docs/architecture.md.
+// Pipeline threads run their own loops alone (their team is one thread).
 #pragma once
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 
 namespace kiln {
 
-// Sets the OpenMP team size for the calling thread's parallel regions and Eigen's GEMMs.
-// Other threads keep their own setting.
+// Pins the team to `threads` threads for loops started by the calling thread (other threads keep
+// their own setting). Without it, the team uses every core this process may run on, fewer while
+// other processes or kiln's pipeline threads are using some of them.
 void set_num_threads(int threads);
+// The most threads the calling thread's loops use: the pinned count, or the cores it may use.
 int num_threads();
+// The cores this process may run on (its CPU affinity).
+int available_cores();
 
 // Below this many elements an element-wise loop runs on one thread.
 inline constexpr int64_t kParallelMinElements = 1 << 15;
 
-// Runs body(begin, end) over [0, count): when `split` is true, once per thread of the team, each
-// on its own contiguous share; otherwise (or when the team is one thread) once, body(0, count),
-// on the calling thread.
+// ---- tiles ----------------------------------------------------------------------------------------
+
+namespace detail {
+using TileFunction = void (*)(const void* body, int64_t first_tile, int64_t end_tile);
+void run_tiles(int64_t tiles, TileFunction call, const void* body);
+}  // namespace detail
+
+// Calls body(first_tile, end_tile) over ranges that together cover [0, tiles) once each, on the
+// calling thread and the team's helpers. A thread's own share comes as one range; tiles taken
+// from another's share come one at a time. The body must not throw.
+template <class Body>
+void parallel_tiles(int64_t tiles, const Body& body) {
+  detail::run_tiles(
+      tiles, [](const void* b, int64_t first, int64_t end) { (*static_cast<const Body*>(b))(first, end); }, &body);
+}
+
+// Runs body(begin, end) over [0, count): when `split` is true, over shares taken by the team's
+// threads (an element-wise loop's result does not depend on how it is cut); otherwise once,
+// body(0, count), on the calling thread.
 //
-// Why not `#pragma omp parallel for if (split)`: a region whose `if` is false still has libgomp
-// set up a team of one, about 0.25 us here, a third of the time ReLU's backward pass over W1's
-// 64x128 activations takes. Here the small case is a plain call.
+// Each call runs on a copy of the body that nothing else can see: the compiler then keeps what it
+// captured in registers, where stores through its pointers could otherwise (as far as it knows)
+// change the body itself, and GCC would not vectorise the loop.
 template <class Body>
 void for_each_share(int64_t count, bool split, const Body& body) {
-  if (!split || omp_get_max_threads() == 1) {
-    body(int64_t{0}, count);
+  constexpr int64_t kTiles = 16;  // enough for a late helper's share to be taken by the others
+  const int64_t tiles = split ? std::min(count, kTiles) : 1;
+  if (tiles <= 1) {
+    const Body own_body = body;
+    own_body(int64_t{0}, count);
     return;
   }
-#pragma omp parallel
-  {
-    const int64_t threads = omp_get_num_threads(), share = (count + threads - 1) / threads;
-    const int64_t begin = std::min(count, omp_get_thread_num() * share);
-    body(begin, std::min(count, begin + share));
-  }
+  parallel_tiles(tiles, [&](int64_t first, int64_t end) {
+    const Body own_body = body;
+    own_body(first * count / tiles, end * count / tiles);
+  });
 }
+
+// Runs `prepare` on each helper thread as it starts (and on none started before this call): for
+// per-thread buffers that must exist before a helper's first tile, so that no training step, the
+// first a helper joins included, allocates. Meant for static registration by kiln's own modules.
+void prepare_each_helper(void (*prepare)());
+
+// ---- pipeline threads -------------------------------------------------------------------------------
+
+// Held by a pipeline thread while it computes an element (not while it waits for a disk or a
+// queue): the team then leaves it a core, and idle helpers sleep rather than spin.
+class PipelineComputing {
+ public:
+  PipelineComputing();
+  ~PipelineComputing();
+  PipelineComputing(const PipelineComputing&) = delete;
+  PipelineComputing& operator=(const PipelineComputing&) = delete;
+};
 
 }  // namespace kiln

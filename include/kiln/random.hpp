@@ -3,7 +3,7 @@
 // One global seed generator (like keras.utils.set_random_seed) hands out a seed to each consumer
 // in a fixed order: weight initialisers when a model is built, Dropout layers, fit's shuffling.
 // Element-wise randomness (dropout masks) is counter-based: the value for element i of step t is a
-// hash of (seed, t, i), so the result does not depend on how OpenMP splits the loop.
+// hash of (seed, t, i), so the result does not depend on how the team splits the loop.
 // next_seed() is safe to call from any thread.
 #pragma once
 

@@ -1,16 +1,13 @@
-// The map-parallelism hill climber and the prefetch producer's placement (the prefetch buffer rule
-// is inline in the header).
+// The map-parallelism hill climber (the prefetch buffer rule is inline in the header).
 #include "kiln/data/autotune.hpp"
 
+#include "kiln/parallel.hpp"
+
 #include <algorithm>
-#include <thread>
 
 namespace kiln::data {
 
-int64_t available_cores() {
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : static_cast<int64_t>(cores);
-}
+int64_t available_cores() { return kiln::available_cores(); }
 
 ParallelismTuner::ParallelismTuner(int64_t initial, int64_t maximum, int64_t cores, std::function<int64_t()> process_cpu_ns)
     : parallelism_(std::clamp<int64_t>(initial, 1, std::max<int64_t>(1, maximum))),
@@ -58,26 +55,6 @@ bool ParallelismTuner::on_element_taken(int64_t now_ns, int64_t wait_ns) {
     return true;
   }
   return false;
-}
-
-bool ProducerPlacementTuner::on_element_made(int64_t cpu_ns, int64_t wall_ns, int64_t now_ns, int64_t process_cpu_ns) {
-  if (decided_) return false;
-  if (window_start_ns_ < 0) {  // the window starts after the first element: start-up is not typical
-    window_start_ns_ = now_ns;
-    window_start_process_cpu_ns_ = process_cpu_ns;
-    return false;
-  }
-  ++elements_;
-  cpu_ns_ += cpu_ns;
-  wall_ns_ += wall_ns;
-  const int64_t elapsed_ns = now_ns - window_start_ns_;
-  if (elements_ < kWindowElements || elapsed_ns < kWindowMinNanoseconds) return false;
-  decided_ = true;
-  const bool computing = static_cast<double>(cpu_ns_) >= kComputingShare * static_cast<double>(wall_ns_);
-  const double machine_busy = static_cast<double>(process_cpu_ns - window_start_process_cpu_ns_) /
-                              (static_cast<double>(elapsed_ns) * static_cast<double>(cores_));
-  const double producer_load = static_cast<double>(cpu_ns_) / static_cast<double>(elapsed_ns);
-  return computing && machine_busy >= kBusyMachineShare && producer_load <= kSpareTimeShare;
 }
 
 }  // namespace kiln::data

@@ -1,12 +1,9 @@
-// Pipeline threads: one OpenMP thread each, and a lower priority once they prove CPU-heavy.
+// Pipeline threads: one thread to a team, and a core of their own while they compute.
 #include "kiln/data/pipeline_thread.hpp"
 
 #include "kiln/data/stats.hpp"
 
-#include <omp.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 namespace kiln::data {
 namespace {
@@ -23,23 +20,24 @@ int64_t thread_cpu_nanoseconds() { return cpu_clock_nanoseconds(CLOCK_THREAD_CPU
 int64_t process_cpu_nanoseconds() { return cpu_clock_nanoseconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 PipelineThread::PipelineThread() : window_start_ns_(now_nanoseconds()), window_start_cpu_ns_(thread_cpu_nanoseconds()) {
-  omp_set_num_threads(1);
+  set_num_threads(1);
+}
+
+void PipelineThread::element_begins() {
+  element_start_ns_ = now_nanoseconds();
+  if (computes_) computing_.emplace();
 }
 
 void PipelineThread::element_done() {
-  if (lowered_) return;
+  computing_.reset();
   const int64_t now = now_nanoseconds();
-  const int64_t elapsed = now - window_start_ns_;
-  if (elapsed < kWindowNanoseconds) return;
+  window_element_ns_ += now - element_start_ns_;
+  if (now - window_start_ns_ < kWindowNanoseconds || window_element_ns_ == 0) return;
   const int64_t cpu_now = thread_cpu_nanoseconds();
-  const double busy_share = static_cast<double>(cpu_now - window_start_cpu_ns_) / static_cast<double>(elapsed);
+  computes_ = static_cast<double>(cpu_now - window_start_cpu_ns_) >= kComputingShare * static_cast<double>(window_element_ns_);
   window_start_ns_ = now;
   window_start_cpu_ns_ = cpu_now;
-  if (busy_share > kBusyShare) {
-    // Per thread on Linux: PRIO_PROCESS with a thread id sets that thread's nice value alone.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-    lowered_ = true;
-  }
+  window_element_ns_ = 0;
 }
 
 }  // namespace kiln::data

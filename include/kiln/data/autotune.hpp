@@ -9,12 +9,10 @@
 // elements it looks at the share of time the consumer spent waiting. If the consumer starved and
 // the process left at least half a core idle, it adds a worker and measures again: if output did
 // not rise by 5%, the worker is taken back and no new one is tried for a while. The idle core is
-// asked for because trying costs: when the model's OpenMP team already keeps every core busy, a
+// asked for because trying costs: when the model's team already keeps every core busy, a
 // worker that computes can only preempt the team, whose threads then wait for each other at every
 // barrier, and the window spent measuring it runs several times slower.
-// ProducerPlacementTuner (prefetch thread or not): watches a prefetch producer's first window of
-// elements and says whether its thread earns its keep. See the class for the rule.
-// Each is used by one thread only: the consumer of its stage (the placement tuner: the producer).
+// Each is used by one thread only: the consumer of its stage.
 #pragma once
 
 #include <cstdint>
@@ -38,45 +36,6 @@ class PrefetchTuner {
 
  private:
   int64_t buffer_size_ = 1;
-};
-
-// A producer thread hides the time it spends waiting (for a disk, a network, a sleep), and uses a
-// core nobody else wants. When neither is there to gain, it costs: making elements is then pure
-// computation, and the consumer (the model's OpenMP team) already keeps every core busy, so each
-// element the producer makes preempts a team thread, and the whole team waits for that thread at
-// its next barrier. Making each element in the consumer's thread when it is asked for costs the
-// same CPU without the switching. That holds only while the producer has time to spare: if it
-// needs most of a core, its work is what the epoch waits on, the consumer's team idles while it
-// waits for elements, and running the producer beside training is how the two overlap. (Neither
-// the team's CPU time nor the consumer's waits tell the cases apart: idle OpenMP threads spin,
-// and a producer thread that has to wait for a core makes even a fast producer look late. The
-// producer's own CPU time does.)
-// After its first window of elements the producer asks this tuner, once, whether to hand its
-// input over to the consumer.
-class ProducerPlacementTuner {
- public:
-  static constexpr int64_t kWindowElements = 32;
-  static constexpr int64_t kWindowMinNanoseconds = 20'000'000;  // 20 ms
-  static constexpr double kComputingShare = 0.5;  // producer CPU time / time spent making elements
-  static constexpr double kBusyMachineShare = 0.9;  // process CPU time / (wall time x cores)
-  static constexpr double kSpareTimeShare = 0.5;  // at most this much of a core used by the producer
-
-  explicit ProducerPlacementTuner(int64_t cores) : cores_(cores) {}
-
-  // Until it has decided, the producer measures each element for it; after, nothing is read.
-  bool deciding() const { return !decided_; }
-
-  // The producer made one element, spending cpu_ns of its own CPU time over wall_ns; now_ns and
-  // process_cpu_ns are the clocks after it. Returns true exactly once, at the end of the first
-  // full window, if the consumer should make the elements from now on.
-  bool on_element_made(int64_t cpu_ns, int64_t wall_ns, int64_t now_ns, int64_t process_cpu_ns);
-
- private:
-  int64_t cores_;
-  bool decided_ = false;
-  int64_t elements_ = 0;
-  int64_t cpu_ns_ = 0, wall_ns_ = 0;
-  int64_t window_start_ns_ = -1, window_start_process_cpu_ns_ = 0;
 };
 
 class ParallelismTuner {

@@ -218,6 +218,7 @@ class MapNode : public Node<Out> {
         }
         int64_t index = 0;
         std::exception_ptr error;
+        this_thread.element_begins();
         std::optional<In> element = take_input(index, error);
         Result result;
         if (error) {

@@ -1,18 +1,21 @@
 // kiln/data/pipeline_thread.hpp — how every pipeline thread (prefetch producer, parallel-map
-// worker) behaves towards the model's OpenMP team, which must keep its cores.
+// worker) shares the machine with the model's team.
 //
-// 1. Its own OpenMP team is one thread, so pipeline work never starts a second team.
-// 2. Once it proves CPU-heavy (busy more than a fifth of a 20 ms window), it lowers its scheduling
-//    priority to the lowest (nice 19) for the rest of the epoch. The reason: the model's team
-//    meets at a barrier after every parallel loop, so one team thread losing its core to a busy
-//    pipeline thread stalls all of them for a scheduler time slice (milliseconds, against
-//    microseconds of work). At nice 19 the pipeline gets the cores whenever the team is not using
-//    them and gives them back at once. A thread that mostly waits (for a disk, a sleep) keeps its
-//    normal priority, so it is never starved of the few microseconds it needs.
+// 1. Its own loops run on it alone (its team is one thread), so pipeline work never starts a
+//    second team.
+// 2. While it computes an element it holds a PipelineComputing (parallel.hpp): the team then runs
+//    its loops with one thread fewer and its idle helpers sleep, so the pipeline thread has a core
+//    at once instead of preempting a team thread in the middle of its tiles. A thread that mostly
+//    waits (for a disk, a sleep) holds none, since it needs no core while it waits: whether a
+//    thread computes is measured over each window of its elements (its CPU time against the time
+//    its elements took).
 // Used only by the thread it describes.
 #pragma once
 
+#include "kiln/parallel.hpp"
+
 #include <cstdint>
+#include <optional>
 
 namespace kiln::data {
 
@@ -23,16 +26,20 @@ int64_t process_cpu_nanoseconds();
 class PipelineThread {
  public:
   PipelineThread();  // call first thing on the new thread
-  // After each element: cheap (one clock read) except once per window.
+  // Call around each element the thread makes: cheap (one clock read) except once per window.
+  void element_begins();
   void element_done();
-  bool lowered_priority() const { return lowered_; }
+  bool computes() const { return computes_; }
 
  private:
   static constexpr int64_t kWindowNanoseconds = 20'000'000;
-  static constexpr double kBusyShare = 0.2;
+  static constexpr double kComputingShare = 0.5;  // CPU time / time spent making elements
+  bool computes_ = true;  // until measured: a new thread's first elements are usually computed
+  std::optional<PipelineComputing> computing_;
+  int64_t element_start_ns_ = 0;
+  int64_t window_element_ns_ = 0;
   int64_t window_start_ns_;
   int64_t window_start_cpu_ns_;
-  bool lowered_ = false;
 };
 
 }  // namespace kiln::data

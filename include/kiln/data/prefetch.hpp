@@ -1,13 +1,13 @@
 // kiln/data/prefetch.hpp — prefetch(n): a producer thread runs the stages before it and keeps up to
 // n finished elements in a queue, so they are ready when the consumer (training) asks.
 //
+// As in tf.data, the producer works on the next element while up to n finished ones wait: it waits
+// for room only to add what it made, so prefetch(1) already overlaps one element with training.
 // Threads: one std::jthread per running iterator, started with it and stopped and joined when the
-// iterator is destroyed (end of epoch, early stop, exception); its OpenMP team is one thread so it
-// never competes with the model's. An exception in the producer travels through the queue and is
-// rethrown by the consumer's next(). With AUTOTUNE the queue's size is set by a PrefetchTuner, and
-// a ProducerPlacementTuner may find the thread useless: the producer then hands its input over,
-// once, and ends; the consumer makes each later element itself when it asks for it, and later
-// iterations of the same dataset (epochs) start that way, with no thread.
+// iterator is destroyed (end of epoch, early stop, exception). It is a PipelineThread: its own
+// loops run on it alone, and while it computes, the model's team leaves it a core. An exception in
+// the producer travels through the queue and is rethrown by the consumer's next(). With AUTOTUNE
+// the queue's size is set by a PrefetchTuner.
 #pragma once
 
 #include "kiln/data/autotune.hpp"
@@ -36,28 +36,15 @@ class PrefetchNode : public Node<T> {
 
   std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
     auto stats = context.stats->add_stage("prefetch");
-    return std::make_unique<PrefetchIterator>(input_->make_iterator(context), buffer_size_, std::move(stats),
-                                              handed_over_before_);
+    return std::make_unique<PrefetchIterator>(input_->make_iterator(context), buffer_size_, std::move(stats));
   }
   int64_t cardinality() const override { return input_->cardinality(); }
 
  private:
   class PrefetchIterator : public Iterator<T> {
    public:
-    PrefetchIterator(std::unique_ptr<Iterator<T>> input, int64_t buffer_size, std::shared_ptr<StageStatistics> stats,
-                     std::shared_ptr<std::atomic<bool>> handed_over_before)
-        : input_(std::move(input)),
-          autotune_(buffer_size == AUTOTUNE),
-          fixed_capacity_(buffer_size),
-          stats_(std::move(stats)),
-          handed_over_before_(std::move(handed_over_before)) {
-      if (autotune_ && handed_over_before_->load()) {
-        // An earlier epoch found the thread useless: start where it ended, with no thread.
-        consumer_produces_ = true;
-        stats_->parallelism = 0;
-        stats_->buffer_capacity = 0;
-        return;
-      }
+    PrefetchIterator(std::unique_ptr<Iterator<T>> input, int64_t buffer_size, std::shared_ptr<StageStatistics> stats)
+        : input_(std::move(input)), autotune_(buffer_size == AUTOTUNE), fixed_capacity_(buffer_size), stats_(std::move(stats)) {
       stats_->buffer_capacity = capacity();
       stats_->parallelism = 1;
       producer_ = std::jthread([this](std::stop_token stop) { produce(stop); });
@@ -72,7 +59,7 @@ class PrefetchNode : public Node<T> {
 
     std::optional<T> next() override {
       std::unique_lock lock(mutex_);
-      if (queue_.empty() && !producer_done_ && !consumer_produces_) {
+      if (queue_.empty() && !producer_done_) {
         // Only a wait after the first element counts: before it, the producer has simply not
         // had time to make anything, whatever the buffer's size.
         if (autotune_ && first_taken_) {
@@ -81,13 +68,8 @@ class PrefetchNode : public Node<T> {
           space_available_.notify_all();
         }
         const int64_t wait_start = now_nanoseconds();
-        element_ready_.wait(lock, [this] { return !queue_.empty() || producer_done_ || consumer_produces_; });
+        element_ready_.wait(lock, [this] { return !queue_.empty() || producer_done_; });
         stats_->consumer_wait_nanoseconds += now_nanoseconds() - wait_start;
-      }
-      if (queue_.empty() && consumer_produces_ && !producer_done_) {
-        // The input is this thread's now (the producer has ended and never touches it again).
-        lock.unlock();
-        return make_element_here();
       }
       stats_->occupancy_sum += static_cast<int64_t>(queue_.size());
       stats_->occupancy_samples++;
@@ -105,21 +87,6 @@ class PrefetchNode : public Node<T> {
    private:
     int64_t capacity() const { return autotune_ ? tuner_.buffer_size() : fixed_capacity_; }
 
-    // After the hand-over: the next element, made on the consumer's thread. An error ends the
-    // epoch here as it would through the queue.
-    std::optional<T> make_element_here() {
-      std::exception_ptr error;
-      std::optional<T> element = next_or_error(error);
-      if (!element) {
-        std::lock_guard lock(mutex_);
-        producer_done_ = true;
-        if (error) std::rethrow_exception(error);
-        return std::nullopt;
-      }
-      stats_->elements_produced++;
-      return element;
-    }
-
     // The input's next element; an exception is caught into `error` (and nullopt returned).
     std::optional<T> next_or_error(std::exception_ptr& error) {
       BusyTimer timer(*stats_);
@@ -133,40 +100,20 @@ class PrefetchNode : public Node<T> {
 
     void produce(std::stop_token stop) {
       PipelineThread this_thread;
-      ProducerPlacementTuner placement(available_cores());
-      bool measure = autotune_;  // the CPU clocks are system calls: read them only while deciding
-      for (int64_t index = 0;; ++index) {
-        {
-          std::unique_lock lock(mutex_);
-          space_available_.wait(lock, stop, [this] { return static_cast<int64_t>(queue_.size()) < capacity(); });
-          if (stop.stop_requested()) break;
-        }
+      while (!stop.stop_requested()) {
         std::exception_ptr error;
-        const int64_t cpu_start = measure ? thread_cpu_nanoseconds() : 0, wall_start = measure ? now_nanoseconds() : 0;
+        this_thread.element_begins();
         std::optional<T> element = next_or_error(error);
-        bool hand_over = false;
-        if (measure && element) {
-          const int64_t now = now_nanoseconds();
-          hand_over = placement.on_element_made(thread_cpu_nanoseconds() - cpu_start, now - wall_start, now,
-                                                process_cpu_nanoseconds());
-          measure = placement.deciding();
-        }
         this_thread.element_done();
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         if (!element) {  // the end, or an error: either way the producer is done
           error_ = error;
           break;
         }
+        space_available_.wait(lock, stop, [this] { return static_cast<int64_t>(queue_.size()) < capacity(); });
+        if (stop.stop_requested()) break;
         queue_.push_back(std::move(*element));
         stats_->elements_produced++;
-        if (hand_over) {
-          consumer_produces_ = true;
-          handed_over_before_->store(true);
-          stats_->parallelism = 0;
-          stats_->buffer_capacity = 0;
-          element_ready_.notify_all();
-          return;  // the input is the consumer's from here on
-        }
         element_ready_.notify_one();
       }
       std::lock_guard lock(mutex_);
@@ -174,19 +121,17 @@ class PrefetchNode : public Node<T> {
       element_ready_.notify_all();
     }
 
-    std::unique_ptr<Iterator<T>> input_;  // used by the producer thread, or after a hand-over by the consumer
+    std::unique_ptr<Iterator<T>> input_;  // used by the producer thread only
     const bool autotune_;
     const int64_t fixed_capacity_;
     PrefetchTuner tuner_;  // changed by the consumer, read by both under mutex_
     std::shared_ptr<StageStatistics> stats_;
-    std::shared_ptr<std::atomic<bool>> handed_over_before_;  // the node's: set by the first hand-over
 
     std::mutex mutex_;
     std::condition_variable element_ready_;
     std::condition_variable_any space_available_;
     std::deque<T> queue_;
     bool producer_done_ = false;
-    bool consumer_produces_ = false;  // set once by the producer as it hands its input over
     bool first_taken_ = false;  // the consumer's, for the tuner
     std::exception_ptr error_;  // set by the producer, rethrown by the consumer after the queue drains
 
@@ -195,10 +140,6 @@ class PrefetchNode : public Node<T> {
 
   NodePtr<T> input_;
   int64_t buffer_size_;
-  // Whether an iteration of this node has handed its input to the consumer. Later iterations
-  // (the next epochs) then start that way, instead of spending their first window on a thread
-  // already found useless. Shared with the iterators, which may outlive the node.
-  std::shared_ptr<std::atomic<bool>> handed_over_before_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace kiln::data

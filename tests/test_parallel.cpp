@@ -1,0 +1,106 @@
+// Tests of the team (kiln/parallel.hpp): every tile runs once, whatever the team's size; loops
+// from two threads at once, and loops inside loops, run correctly (the second alone on its
+// thread); the team's size follows set_num_threads; for_each_share covers its range exactly.
+#include "kiln/parallel.hpp"
+
+#include "kiln/error.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace kiln;
+
+// Runs a loop of `tiles` tiles and returns how many times each tile ran.
+std::vector<int> tile_counts(int64_t tiles) {
+  std::vector<std::atomic<int>> counts(static_cast<size_t>(tiles));
+  parallel_tiles(tiles, [&](int64_t first, int64_t end) {
+    CHECK(first < end);
+    for (int64_t tile = first; tile < end; ++tile) counts[static_cast<size_t>(tile)]++;
+  });
+  std::vector<int> result;
+  for (const std::atomic<int>& count : counts) result.push_back(count.load());
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("parallel_tiles runs every tile exactly once, with any team size and tile count") {
+  for (int threads : {1, 2, 3, 4, 7}) {
+    set_num_threads(threads);
+    for (int64_t tiles : {0, 1, 2, 3, 5, 16, 100, 1000}) {
+      CAPTURE(threads);
+      CAPTURE(tiles);
+      for (int repeat = 0; repeat < 20; ++repeat) CHECK(tile_counts(tiles) == std::vector<int>(static_cast<size_t>(tiles), 1));
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST_CASE("parallel_tiles shares the tiles out to more than one thread when the team has several") {
+  set_num_threads(2);
+  std::mutex mutex;
+  std::set<std::thread::id> threads_seen;
+  // Tiles long enough (1 ms each) for a helper to wake up and take some.
+  parallel_tiles(40, [&](int64_t first, int64_t end) {
+    {
+      std::lock_guard lock(mutex);
+      threads_seen.insert(std::this_thread::get_id());
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(end - first);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  });
+  CHECK(threads_seen.size() == 2);
+}
+
+TEST_CASE("loops started from two threads at once, and loops inside loops, each run every tile once") {
+  set_num_threads(2);
+  std::atomic<int64_t> inner_tiles{0};
+  auto run_loops = [&] {
+    set_num_threads(2);
+    for (int repeat = 0; repeat < 200; ++repeat) {
+      CHECK(tile_counts(17) == std::vector<int>(17, 1));
+      parallel_tiles(4, [&](int64_t first, int64_t end) {
+        for (int64_t tile = first; tile < end; ++tile) {
+          parallel_tiles(3, [&](int64_t inner_first, int64_t inner_end) { inner_tiles += inner_end - inner_first; });
+        }
+      });
+    }
+  };
+  std::thread other(run_loops);
+  run_loops();
+  other.join();
+  CHECK(inner_tiles == 2 * 200 * 4 * 3);
+}
+
+TEST_CASE("for_each_share covers [0, count) in whole, disjoint shares") {
+  set_num_threads(3);
+  for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{1000}}) {
+    for (bool split : {false, true}) {
+      std::vector<std::atomic<int>> covered(static_cast<size_t>(count));
+      for_each_share(count, split, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) covered[static_cast<size_t>(i)]++;
+      });
+      for (const std::atomic<int>& times : covered) CHECK(times.load() == 1);
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST_CASE("set_num_threads pins the team for the calling thread only, and refuses nonsense") {
+  set_num_threads(3);
+  CHECK(num_threads() == 3);
+  int other_threads = 0;
+  std::thread([&] { other_threads = num_threads(); }).join();
+  CHECK(other_threads == available_cores());
+  CHECK_THROWS_AS(set_num_threads(0), ValueError);
+  CHECK(available_cores() >= 1);
+  set_num_threads(2);
+}
