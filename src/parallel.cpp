@@ -9,8 +9,12 @@
 #include "kiln/error.hpp"
 
 #include <sched.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -102,7 +106,6 @@ class Team {
 
     take_tiles(generation, 0);
     // Every tile is claimed; wait for the ones other threads are still computing.
-    const int64_t wait_start = now_nanoseconds();
     for (int spins = 0; tiles_done_.load(std::memory_order_acquire) < tiles; ++spins) {
       if (spins < 4096) {
         cpu_relax();
@@ -110,11 +113,8 @@ class Team {
         std::this_thread::yield();  // the thread we wait for may need this core
       }
     }
-    note_wait(wait_start, now_nanoseconds());
     return true;
   }
-
-  int adaptive_seats() const { return adaptive_seats_.load(std::memory_order_relaxed); }
 
  private:
   // A share's cursor, one word so that one compare-and-swap checks all of it: the job's generation
@@ -209,12 +209,6 @@ class Team {
     return generation_.load();
   }
 
-  // The caller waited for helpers from wait_start to now. See adaptive_seats_.
-  void note_wait(int64_t wait_start, int64_t now) {
-    (void)wait_start;
-    (void)now;
-  }
-
   std::mutex busy_;  // held by the caller whose job is running
   std::atomic<uint32_t> generation_{0};
   std::atomic<detail::TileFunction> call_{nullptr};
@@ -225,15 +219,83 @@ class Team {
   Share shares_[kMaxSeats];
   std::atomic<int> sleeping_helpers_{0};
   std::atomic<bool> stopping_{false};
-  // How many seats a job may have when the count is not pinned (see note_wait).
-  std::atomic<int> adaptive_seats_{kMaxSeats};
   std::vector<std::jthread> helpers_;  // last: joined before the members they use go away
 };
 
+// ---- the cores other processes use ---------------------------------------------------------------
+//
+// Once a window, the caller of a loop compares the machine's busy time (/proc/stat: every core's
+// user, system, interrupt and steal time, the last being time the hypervisor gave to other
+// machines) with this process's own CPU time. The difference is what other processes used: when
+// it reaches most of a core, the team gives that core up; when it falls again, the team takes the
+// core back. A team thread sharing its core with another process would otherwise hold up the whole
+// team every time the scheduler hands the core over (milliseconds, against microseconds of tiles).
+class CoresUsedElsewhere {
+ public:
+  static constexpr int64_t kWindowNanoseconds = 200'000'000;
+  static constexpr double kCoreTakenShare = 0.6;  // a core used this much by others is theirs
+
+  // The cores left to this process, as of the last full window.
+  int cores_left() const { return cores_left_.load(std::memory_order_relaxed); }
+
+  // Called by loops' callers: cheap (one clock read) except once per window.
+  void maybe_update() {
+    const int64_t now = now_nanoseconds();
+    int64_t window_start = window_start_ns_.load(std::memory_order_relaxed);
+    if (now - window_start < kWindowNanoseconds) return;
+    if (!window_start_ns_.compare_exchange_strong(window_start, now)) return;  // another caller is at it
+    std::lock_guard lock(mutex_);
+    const double machine_busy_s = machine_busy_seconds(), own_s = process_cpu_seconds();
+    if (machine_busy_s >= 0 && last_machine_busy_s_ >= 0) {
+      const double window_s = static_cast<double>(now - last_sample_ns_) * 1e-9;
+      const double used_elsewhere = ((machine_busy_s - last_machine_busy_s_) - (own_s - last_own_s_)) / window_s;
+      const int cores = available_cores();
+      const int taken = static_cast<int>(used_elsewhere + (1.0 - kCoreTakenShare));
+      cores_left_.store(std::clamp(cores - taken, 1, cores), std::memory_order_relaxed);
+    }
+    last_machine_busy_s_ = machine_busy_s;
+    last_own_s_ = own_s;
+    last_sample_ns_ = now;
+  }
+
+ private:
+  // Seconds all cores have been busy since boot, or -1 where /proc/stat cannot be read.
+  static double machine_busy_seconds() {
+    std::FILE* file = std::fopen("/proc/stat", "r");
+    if (!file) return -1.0;
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    const int fields = std::fscanf(file, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait,
+                                   &irq, &softirq, &steal);
+    std::fclose(file);
+    if (fields < 4) return -1.0;
+    static const double seconds_per_tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    return static_cast<double>(user + nice + system + irq + softirq + steal) * seconds_per_tick;
+  }
+  static double process_cpu_seconds() {
+    timespec now{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+  }
+
+  std::atomic<int64_t> window_start_ns_{0};
+  std::atomic<int> cores_left_{available_cores()};
+  std::mutex mutex_;  // guards the samples below
+  double last_machine_busy_s_ = -1.0, last_own_s_ = 0.0;
+  int64_t last_sample_ns_ = 0;
+};
+
+CoresUsedElsewhere& cores_used_elsewhere() {
+  static CoresUsedElsewhere tracker;
+  return tracker;
+}
+
+// A loop's seats: the pinned count; otherwise the cores other processes left, less one for each
+// pipeline thread that is computing right now.
 int seats_for_this_thread() {
   if (pinned_threads > 0) return pinned_threads;
-  const int seats = std::min(available_cores(), Team::instance().adaptive_seats());
-  return std::max(1, seats - pipeline_threads_computing.load(std::memory_order_relaxed));
+  CoresUsedElsewhere& elsewhere = cores_used_elsewhere();
+  elsewhere.maybe_update();
+  return std::max(1, elsewhere.cores_left() - pipeline_threads_computing.load(std::memory_order_relaxed));
 }
 
 }  // namespace
@@ -271,6 +333,8 @@ void prepare_each_helper(void (*prepare)()) {
 }
 
 PipelineComputing::PipelineComputing() { pipeline_threads_computing.fetch_add(1, std::memory_order_relaxed); }
-PipelineComputing::~PipelineComputing() { pipeline_threads_computing.fetch_sub(1, std::memory_order_relaxed); }
+void PipelineComputing::release() {
+  if (std::exchange(counted_, false)) pipeline_threads_computing.fetch_sub(1, std::memory_order_relaxed);
+}
 
 }  // namespace kiln

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 namespace kiln {
 
@@ -75,13 +76,28 @@ void prepare_each_helper(void (*prepare)());
 // ---- pipeline threads -------------------------------------------------------------------------------
 
 // Held by a pipeline thread while it computes an element (not while it waits for a disk or a
-// queue): the team then leaves it a core, and idle helpers sleep rather than spin.
+// queue): the team then leaves it a core, and idle helpers sleep rather than spin. The thread that
+// wakes a computing pipeline thread with work (a consumer freeing a buffer slot) may make one and
+// hand it over: the core is then free before the woken thread is even scheduled, so the kernel
+// finds it idle instead of queueing the thread behind a team thread.
 class PipelineComputing {
  public:
   PipelineComputing();
-  ~PipelineComputing();
+  ~PipelineComputing() { release(); }
+  PipelineComputing(PipelineComputing&& other) noexcept : counted_(std::exchange(other.counted_, false)) {}
+  PipelineComputing& operator=(PipelineComputing&& other) noexcept {
+    if (this != &other) {
+      release();
+      counted_ = std::exchange(other.counted_, false);
+    }
+    return *this;
+  }
   PipelineComputing(const PipelineComputing&) = delete;
   PipelineComputing& operator=(const PipelineComputing&) = delete;
+
+ private:
+  void release();
+  bool counted_ = true;
 };
 
 }  // namespace kiln

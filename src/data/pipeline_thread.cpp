@@ -23,9 +23,13 @@ PipelineThread::PipelineThread() : window_start_ns_(now_nanoseconds()), window_s
   set_num_threads(1);
 }
 
-void PipelineThread::element_begins() {
+void PipelineThread::element_begins(std::optional<PipelineComputing> handed_over) {
   element_start_ns_ = now_nanoseconds();
-  if (computes_) computing_.emplace();
+  if (handed_over) {
+    computing_.emplace(std::move(*handed_over));
+  } else if (computes_) {
+    computing_.emplace();
+  }
 }
 
 void PipelineThread::element_done() {

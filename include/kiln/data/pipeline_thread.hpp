@@ -27,7 +27,8 @@ class PipelineThread {
  public:
   PipelineThread();  // call first thing on the new thread
   // Call around each element the thread makes: cheap (one clock read) except once per window.
-  void element_begins();
+  // `handed_over` is a PipelineComputing made for it by the thread that woke it, if any.
+  void element_begins(std::optional<PipelineComputing> handed_over = std::nullopt);
   void element_done();
   bool computes() const { return computes_; }
 

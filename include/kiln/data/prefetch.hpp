@@ -80,12 +80,20 @@ class PrefetchNode : public Node<T> {
       T element = std::move(queue_.front());
       queue_.pop_front();
       first_taken_ = true;
-      space_available_.notify_one();
+      // A full queue wakes its producer only once it has drained to half (the low-water mark), so a
+      // producer that is faster than training makes its elements several at a time, for one wake-up
+      // each time: on a busy machine every wake-up costs the team a core for a while.
+      if (producer_waits_for_room_ && static_cast<int64_t>(queue_.size()) <= low_water_mark()) {
+        // A computing producer parked with a finished element is about to compute the next one.
+        if (producer_computes_ && !core_for_producer_) core_for_producer_.emplace();
+        space_available_.notify_one();
+      }
       return element;
     }
 
    private:
     int64_t capacity() const { return autotune_ ? tuner_.buffer_size() : fixed_capacity_; }
+    int64_t low_water_mark() const { return capacity() / 2; }
 
     // The input's next element; an exception is caught into `error` (and nullopt returned).
     std::optional<T> next_or_error(std::exception_ptr& error) {
@@ -100,9 +108,10 @@ class PrefetchNode : public Node<T> {
 
     void produce(std::stop_token stop) {
       PipelineThread this_thread;
+      std::optional<PipelineComputing> handed_over;
       while (!stop.stop_requested()) {
         std::exception_ptr error;
-        this_thread.element_begins();
+        this_thread.element_begins(std::exchange(handed_over, std::nullopt));
         std::optional<T> element = next_or_error(error);
         this_thread.element_done();
         std::unique_lock lock(mutex_);
@@ -110,7 +119,13 @@ class PrefetchNode : public Node<T> {
           error_ = error;
           break;
         }
-        space_available_.wait(lock, stop, [this] { return static_cast<int64_t>(queue_.size()) < capacity(); });
+        producer_waits_for_room_ = true;
+        producer_computes_ = this_thread.computes();
+        if (static_cast<int64_t>(queue_.size()) >= capacity()) {
+          space_available_.wait(lock, stop, [this] { return static_cast<int64_t>(queue_.size()) <= low_water_mark(); });
+        }
+        producer_waits_for_room_ = false;
+        handed_over = std::exchange(core_for_producer_, std::nullopt);
         if (stop.stop_requested()) break;
         queue_.push_back(std::move(*element));
         stats_->elements_produced++;
@@ -133,6 +148,9 @@ class PrefetchNode : public Node<T> {
     std::deque<T> queue_;
     bool producer_done_ = false;
     bool first_taken_ = false;  // the consumer's, for the tuner
+    bool producer_waits_for_room_ = false;
+    bool producer_computes_ = false;  // as its PipelineThread last measured
+    std::optional<PipelineComputing> core_for_producer_;  // made by the consumer as it frees a slot
     std::exception_ptr error_;  // set by the producer, rethrown by the consumer after the queue drains
 
     std::jthread producer_;  // last: joined before anything above is destroyed
