@@ -103,6 +103,53 @@ TEST_CASE("the same seed gives bit-identical weights with or without prefetch an
   CHECK(train(data::from_tensor_slices(data.x, data.y).shuffle(96, 4).map(halve).batch(16)) != reference);
 }
 
+namespace {
+
+// Sets the team's size at given steps of fit (callbacks run on fit's thread, whose team it is).
+class ResizeTeam : public Callback {
+ public:
+  explicit ResizeTeam(std::vector<std::pair<int64_t, int>> sizes_at_steps) : sizes_at_steps_(std::move(sizes_at_steps)) {}
+  void on_train_batch_begin(int64_t step, const Logs&) override {
+    for (const auto& [at_step, threads] : sizes_at_steps_) {
+      if (step == at_step) set_num_threads(threads);
+    }
+  }
+
+ private:
+  std::vector<std::pair<int64_t, int>> sizes_at_steps_;
+};
+
+}  // namespace
+
+TEST_CASE("the same seed gives bit-identical weights with 1, 2, 3 and 4 threads, and when the team changes size mid-fit") {
+  // Large enough for every way the products are shared out: a first layer whose sum is split
+  // (64x784 by 784x128), weight gradients cut into row tiles, a wider layer cut into column tiles.
+  constexpr int64_t kSamples = 320;
+  Tensor x(Shape{kSamples, 784}), y(Shape{kSamples});
+  Rng rng(11);
+  for (float& v : x.values()) v = rng.uniform(0.0f, 1.0f);
+  for (int64_t i = 0; i < kSamples; ++i) y[i] = static_cast<float>(i % 10);
+  const auto train = [&](int threads, std::vector<std::pair<int64_t, int>> resizes, bool pipeline_threads) {
+    set_num_threads(threads);
+    set_random_seed(5);
+    Sequential model({layers::Dense(128, Activation::ReLU, /*input_dim=*/784), layers::Dropout(0.2f),
+                      layers::Dense(256, Activation::ReLU), layers::Dense(10, Activation::Softmax)});
+    model.compile(optimizers::Adam(), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+    auto dataset = data::from_tensor_slices(x, y).shuffle(kSamples, /*seed=*/9).batch(64);
+    if (pipeline_threads) dataset = dataset.map([](LabeledData batch) { return batch; }, 2).prefetch(data::AUTOTUNE);
+    model.fit(dataset, {.epochs = 2, .verbose = 0, .callbacks = {ResizeTeam(std::move(resizes))}});
+    return model.get_weights();
+  };
+  const std::vector<float> one_thread = train(1, {}, false);
+  for (int threads : {2, 3, 4}) {
+    CAPTURE(threads);
+    CHECK(train(threads, {}, false) == one_thread);
+    CHECK(train(threads, {}, true) == one_thread);
+  }
+  CHECK(train(2, {{1, 4}, {2, 1}, {3, 3}, {7, 2}}, true) == one_thread);
+  set_num_threads(2);
+}
+
 TEST_CASE("validation_data as a Dataset gives the val_loss evaluate(dataset) gives") {
   const LabeledData data = three_classes(3), validation = three_classes(4);
   const auto validation_ds = data::from_tensor_slices(validation.x, validation.y).batch(32);
