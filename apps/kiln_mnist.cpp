@@ -3,8 +3,9 @@
 //
 // Model: Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax; Adam; sparse categorical
 // cross-entropy; batch 64; the test set doubles as validation data, as in Keras's tutorials.
-// Training batches come from a Dataset pipeline whose prefetch thread prepares the next batches
-// while the model trains (--no-prefetch turns that off, to show the difference).
+// Training batches come from tf.data's idiom, from_tensor_slices(x, y).shuffle(n).batch(64)
+// .prefetch(AUTOTUNE), whose prefetch thread prepares the next batches while the model trains
+// (--no-prefetch turns that off, to show the difference).
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
 #include "common/run_app.hpp"
@@ -43,13 +44,12 @@ int run(int argc, char** argv) {
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
   if (arguments.has("seed")) set_random_seed(static_cast<uint64_t>(arguments.integer("seed")));
 
-  // Pixels stay bytes until a batch is gathered: a quarter of the memory of float32 images.
-  datasets::ByteTrainTest data = datasets::load_idx_bytes(data_dir);
-  auto train = std::make_shared<const datasets::ByteImages>(std::move(data.train));
-  auto test = std::make_shared<const datasets::ByteImages>(std::move(data.test));
-  const Shape image_shape = train->image_shape();
-  std::cout << "Loaded " << train->size() << " training and " << test->size() << " test images of "
+  datasets::TrainTest data = datasets::load_idx(data_dir);
+  const Shape image_shape = data.train.x.shape().without_first_axis();
+  std::cout << "Loaded " << data.train.x.rows() << " training and " << data.test.x.rows() << " test images of "
             << image_shape.str() << " from " << data_dir << "\n";
+  const auto train = data::from_tensor_slices(std::move(data.train));
+  const auto test = data::from_tensor_slices(std::move(data.test));
 
   Sequential model({
       layers::Flatten(image_shape),

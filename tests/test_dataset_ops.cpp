@@ -335,6 +335,66 @@ TEST_CASE("shuffle hands batch() the order it hands out one element at a time, a
   CHECK(report[0].elements_produced == 15);
 }
 
+namespace {
+
+// Every batch of two epochs of a dataset, each batch's values in one vector: x's then y's.
+template <class T>
+std::vector<std::vector<float>> two_epochs_of(const data::Dataset<T>& dataset) {
+  std::vector<std::vector<float>> batches;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    for (const T& batch : dataset) {
+      if constexpr (std::is_same_v<T, LabeledData>) {
+        std::vector<float> values(batch.x.values().begin(), batch.x.values().end());
+        values.insert(values.end(), batch.y.values().begin(), batch.y.values().end());
+        batches.push_back(std::move(values));
+      } else {
+        batches.emplace_back(batch.values().begin(), batch.values().end());
+      }
+    }
+  }
+  return batches;
+}
+
+}  // namespace
+
+TEST_CASE("batch over shuffled from_tensor_slices gathers rows straight from the source, in the order of the general path") {
+  // 50 samples of 3x2 features and a label, each value naming its row.
+  Tensor x(Shape{50, 3, 2}), y(Shape{50});
+  for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i) / 6.0f;
+  for (int64_t i = 0; i < 50; ++i) y[i] = static_cast<float>(i);
+  const auto same = [](LabeledData sample) { return sample; };  // a map: no stage after it sees rows
+  const auto same_tensor = [](Tensor sample) { return sample; };
+  for (int64_t buffer_size : {1, 7, 50, 80}) {
+    for (bool drop_remainder : {false, true}) {
+      CAPTURE(buffer_size);
+      CAPTURE(drop_remainder);
+      const auto rows = data::from_tensor_slices(x, y);
+      // The general path: per-sample elements through shuffle's buffer and batch's stack.
+      const auto general = two_epochs_of(rows.map(same).shuffle(buffer_size, 3).batch(16, drop_remainder));
+      CHECK(two_epochs_of(rows.shuffle(buffer_size, 3).batch(16, drop_remainder)) == general);
+      CHECK(two_epochs_of(rows.shuffle(buffer_size, 3).map(same).batch(16, drop_remainder)) == general);
+      CHECK(general.size() == (drop_remainder ? 6u : 8u));
+      const auto images = data::from_tensor_slices(x);
+      CHECK(two_epochs_of(images.shuffle(buffer_size, 3).batch(16, drop_remainder)) ==
+            two_epochs_of(images.map(same_tensor).shuffle(buffer_size, 3).batch(16, drop_remainder)));
+    }
+  }
+  CHECK(two_epochs_of(data::from_tensor_slices(x, y).batch(16)) == two_epochs_of(data::from_tensor_slices(x, y).map(same).batch(16)));
+  // Epochs differ (reshuffled), and a different seed gives a different order: the checks above can fail.
+  const auto epochs = two_epochs_of(data::from_tensor_slices(x, y).shuffle(50, 3).batch(50));
+  CHECK(epochs[0] != epochs[1]);
+  CHECK(two_epochs_of(data::from_tensor_slices(x, y).shuffle(50, 4).batch(50)) != epochs);
+  // The statistics count rows as elements through the fast path too.
+  data::Iteration<LabeledData> iteration = data::from_tensor_slices(x, y).shuffle(20, 1).batch(16).iterate();
+  while (iteration.next()) {
+  }
+  const std::vector<data::StageReport> report = iteration.statistics();
+  REQUIRE(report.size() == 3);
+  CHECK(report[0].elements_produced == 4);
+  CHECK(report[1].elements_produced == 50);
+  CHECK(report[2].elements_produced == 50);
+}
+
 TEST_CASE("shuffle with the same seed gives the same orders in two separate datasets") {
   const auto a = data::range(50).shuffle(10, /*seed=*/7);
   const auto b = data::range(50).shuffle(10, /*seed=*/7);

@@ -411,6 +411,24 @@ TEST_CASE("PrefetchTuner doubles on each starvation up to its ceiling") {
   CHECK(tuner.buffer_size() == data::PrefetchTuner::kMaxBufferSize);
 }
 
+TEST_CASE("PrefetchTuner doubles while the consumer would wake its producer more than once a millisecond") {
+  data::PrefetchTuner tuner;
+  int64_t now_ns = 0;
+  auto take = [&](int64_t elements, int64_t interval_ns) {
+    for (int64_t i = 0; i < elements; ++i) tuner.on_element_taken(now_ns += interval_ns);
+  };
+  take(4 * data::PrefetchTuner::kWindowElements, 2'000'000);  // one element every 2 ms: a wake-up per element is rare enough
+  CHECK(tuner.buffer_size() == 1);
+  take(data::PrefetchTuner::kWindowElements, 200'000);  // every 0.2 ms: grows a window at a time
+  CHECK(tuner.buffer_size() == 2);
+  take(10 * data::PrefetchTuner::kWindowElements, 200'000);
+  CHECK(tuner.buffer_size() == data::PrefetchTuner::kMaxBufferSize);  // 8 taken between wake-ups, 1.6 ms
+  data::PrefetchTuner moderate;
+  now_ns = 0;
+  for (int64_t i = 0; i < 10 * data::PrefetchTuner::kWindowElements; ++i) moderate.on_element_taken(now_ns += 300'000);
+  CHECK(moderate.buffer_size() == 8);  // 4 taken between wake-ups, 1.2 ms
+}
+
 namespace {
 
 // A producer that computes (spins) for `microseconds`, and a consumer that keeps every core busy

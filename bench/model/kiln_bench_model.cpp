@@ -128,9 +128,9 @@ class FirstBatchClock : public Callback {
 int run_child(const std::string& workload, int threads, int epochs, const std::string& data_dir, double launched) {
   set_num_threads(threads);
   set_random_seed(1);
-  datasets::ByteTrainTest data = datasets::load_idx_bytes(data_dir);
-  auto train = std::make_shared<const datasets::ByteImages>(std::move(data.train));
-  auto test = std::make_shared<const datasets::ByteImages>(std::move(data.test));
+  datasets::TrainTest data = datasets::load_idx(data_dir);
+  const auto train = data::from_tensor_slices(std::move(data.train));
+  const auto test = data::from_tensor_slices(std::move(data.test));
   const bool w1 = workload == "w1";
   const std::vector<int64_t> widths = w1 ? std::vector<int64_t>{784, 128, 10} : std::vector<int64_t>{784, 1024, 1024, 10};
   const int64_t batch_size = w1 ? 64 : 256;
@@ -212,10 +212,10 @@ WorkloadFigures summarize(const std::vector<bench::FlatJson>& runs) {
 
 // Seconds per epoch of a Dense(width) model at this batch size, from the median of three timed
 // parts of an epoch (one part alone can fall on a moment when the shared machine is busy).
-double part_epoch_seconds(std::shared_ptr<const datasets::ByteImages> train, int64_t width, int64_t batch_size) {
+double part_epoch_seconds(const data::Dataset<LabeledData>& train, int64_t width, int64_t batch_size) {
   set_random_seed(1);
   Sequential model = dense_stack({784, width, 10}, /*dropout=*/false);
-  const int64_t steps_per_epoch = (train->size() + batch_size - 1) / batch_size;
+  const int64_t steps_per_epoch = (train.cardinality() + batch_size - 1) / batch_size;
   const int64_t steps = std::min<int64_t>(steps_per_epoch, std::max<int64_t>(20, 4000 / std::max<int64_t>(1, width / 64) / batch_size * 8));
   auto batches = apps::training_batches(train, batch_size, /*prefetch=*/true).repeat();
   // Warm-up: a few steps, then as many again as a timed part, so AUTOTUNE's prefetch buffer has
@@ -338,7 +338,7 @@ int run(int argc, char** argv) {
   const double w1_floor_ratio = median(w1_floor_ratios), w2_gemm_share = median(w2_gemm_shares);
 
   std::cout << "Scaling...\n" << std::flush;
-  auto train = std::make_shared<const datasets::ByteImages>(datasets::load_idx_bytes(data_dir).train);
+  const auto train = data::from_tensor_slices(datasets::load_idx(data_dir).train);
   set_num_threads(threads);
   std::vector<std::pair<int64_t, double>> by_batch, by_width;
   for (int64_t batch : {16, 32, 64, 128, 256, 512, 1024}) by_batch.emplace_back(batch, part_epoch_seconds(train, 128, batch));

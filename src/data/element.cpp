@@ -52,21 +52,25 @@ Tensor row_of(const Tensor& batch, int64_t row) {
   return sample;
 }
 
-LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows) {
+LabeledData row_of(const LabeledData& batch, int64_t row) { return {row_of(batch.x, row), row_of(batch.y, row)}; }
+
+Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows) {
   const auto count = static_cast<int64_t>(rows.size());
-  LabeledData batch{Tensor(source.x.shape().without_first_axis().with_batch(count)),
-                    Tensor(source.y.shape().without_first_axis().with_batch(count))};
-  const int64_t x_size = source.x.row_size(), y_size = source.y.row_size();
+  Tensor batch(source.shape().without_first_axis().with_batch(count));
+  const int64_t row_size = source.row_size();
   for (int64_t i = 0; i < count; ++i) {
     const int64_t row = rows[static_cast<size_t>(i)];
-    if (row < 0 || row >= source.x.rows()) {
-      throw ShapeError("gather_rows: row " + std::to_string(row) + " is outside the " + std::to_string(source.x.rows()) +
+    if (row < 0 || row >= source.rows()) {
+      throw ShapeError("gather_rows: row " + std::to_string(row) + " is outside the " + std::to_string(source.rows()) +
                        " rows of the data");
     }
-    std::memcpy(batch.x.data() + i * x_size, source.x.data() + row * x_size, sizeof(float) * static_cast<size_t>(x_size));
-    std::memcpy(batch.y.data() + i * y_size, source.y.data() + row * y_size, sizeof(float) * static_cast<size_t>(y_size));
+    std::memcpy(batch.data() + i * row_size, source.data() + row * row_size, sizeof(float) * static_cast<size_t>(row_size));
   }
   return batch;
+}
+
+LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows) {
+  return {gather_rows(source.x, rows), gather_rows(source.y, rows)};
 }
 
 std::vector<Tensor> unstack(Tensor&& batch) {

@@ -2,8 +2,11 @@
 // buffer size or its number of worker threads.
 //
 // PrefetchTuner (buffer size): starts at one element and doubles the buffer each time the consumer
-// finds it empty, up to a ceiling; a buffer that is never empty stays as it is. This is the rule of
-// tf.data's prefetch autotuner: grow only while growing removes waits.
+// finds it empty, up to a ceiling: tf.data's rule, grow only while growing removes waits. It also
+// doubles while the consumer takes elements so fast that the producer would be woken more than
+// once a millisecond: a full queue wakes its producer each time half of it has been taken, and
+// each wake-up costs the model's team a core for a while (tens of microseconds on a virtual
+// machine), which a deeper buffer spreads over more elements.
 //
 // ParallelismTuner (map workers): hill climbing on measured throughput. Every window of taken
 // elements it looks at the share of time the consumer spent waiting. If the consumer starved and
@@ -15,6 +18,7 @@
 // Each is used by one thread only: the consumer of its stage.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -27,15 +31,29 @@ class PrefetchTuner {
  public:
   static constexpr int64_t kMaxBufferSize = 16;
 
+  static constexpr int64_t kWindowElements = 16;
+  static constexpr int64_t kMinWakeIntervalNanoseconds = 1'000'000;
+
   int64_t buffer_size() const { return buffer_size_; }
   // The consumer found the buffer empty while the producer was still running.
-  void on_consumer_starved() {
-    if (buffer_size_ < kMaxBufferSize) buffer_size_ *= 2;
-    if (buffer_size_ > kMaxBufferSize) buffer_size_ = kMaxBufferSize;
+  void on_consumer_starved() { buffer_size_ = std::min(kMaxBufferSize, 2 * buffer_size_); }
+  // The consumer took an element at now_ns. Returns true when the buffer grew.
+  bool on_element_taken(int64_t now_ns) {
+    if (window_start_ns_ < 0) window_start_ns_ = now_ns;
+    if (++window_elements_ < kWindowElements) return false;
+    const int64_t interval_ns = (now_ns - window_start_ns_) / window_elements_;
+    window_start_ns_ = now_ns;
+    window_elements_ = 0;
+    const int64_t taken_per_wake = buffer_size_ - buffer_size_ / 2;  // the queue refills from half full
+    if (buffer_size_ >= kMaxBufferSize || taken_per_wake * interval_ns >= kMinWakeIntervalNanoseconds) return false;
+    buffer_size_ = std::min(kMaxBufferSize, 2 * buffer_size_);
+    return true;
   }
 
  private:
   int64_t buffer_size_ = 1;
+  int64_t window_start_ns_ = -1;
+  int64_t window_elements_ = 0;
 };
 
 class ParallelismTuner {

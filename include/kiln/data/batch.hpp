@@ -2,13 +2,16 @@
 // unbatch() splits each batch back into its elements (see element.hpp for what a batch is).
 //
 // tf.data's rules: the last batch holds what is left unless drop_remainder is true, so
-// range(8).batch(3) gives [0,1,2] [3,4,5] [6,7]. Both run on their consumer's thread.
+// range(8).batch(3) gives [0,1,2] [3,4,5] [6,7]. Over rows of a source in memory (from_tensor_slices,
+// shuffled or not) batch() takes the rows' numbers and copies the rows straight into the batch.
+// Both run on their consumer's thread.
 #pragma once
 
 #include "kiln/data/element.hpp"
 #include "kiln/data/node.hpp"
 
 #include <deque>
+#include <type_traits>
 #include <vector>
 
 namespace kiln::data {
@@ -43,6 +46,16 @@ class BatchNode : public Node<BatchOf<T>> {
 
     std::optional<Batch> next() override {
       BusyTimer timer(*stats_);
+      if constexpr (std::is_same_v<Batch, T>) {  // tensors and (x, y) pairs: maybe rows of a source
+        if (const T* source = input_->row_source()) {
+          rows_.clear();
+          input_->next_rows(batch_size_, rows_);
+          if (rows_.empty()) return std::nullopt;
+          if (drop_remainder_ && static_cast<int64_t>(rows_.size()) < batch_size_) return std::nullopt;
+          stats_->elements_produced++;
+          return gather_rows(*source, rows_);
+        }
+      }
       std::vector<T> elements;
       elements.reserve(static_cast<size_t>(batch_size_));
       input_->next_many(batch_size_, elements);
@@ -57,6 +70,7 @@ class BatchNode : public Node<BatchOf<T>> {
     int64_t batch_size_;
     bool drop_remainder_;
     std::shared_ptr<StageStatistics> stats_;
+    std::vector<int64_t> rows_;  // over a row source: this batch's rows
   };
 
   NodePtr<T> input_;

@@ -52,11 +52,16 @@ using BatchOf = decltype(stack(std::declval<std::vector<T>&&>()));
 template <class B>
 using UnbatchedOf = typename decltype(unstack(std::declval<B&&>()))::value_type;
 
-// One row of a tensor as a sample tensor ([n, S...] -> S).
+// One row of a tensor as a sample tensor ([n, S...] -> S), or of both x and y.
 Tensor row_of(const Tensor& batch, int64_t row);
+LabeledData row_of(const LabeledData& batch, int64_t row);
+inline int64_t row_count(const Tensor& x) { return x.rows(); }
+inline int64_t row_count(const LabeledData& data) { return data.x.rows(); }
 
-// The given rows of x and y as one batch, in that order: how an index-shuffling pipeline
+// The given rows of a tensor, or of x and y, as one batch, in that order: how batch() over
+// from_tensor_slices (shuffled or not) makes its batches, and how an index-shuffling pipeline
 // (range(n).shuffle(n).batch(b).map(...)) turns a batch of indices into data.
+Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows);
 LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows);
 
 }  // namespace kiln::data

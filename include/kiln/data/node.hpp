@@ -50,6 +50,15 @@ class Iterator {
     }
     return appended;
   }
+
+  // Rows of a source in memory. A stage whose elements are the rows of one tensor (or of one
+  // (x, y) pair) can hand out the rows' numbers instead of copies of the rows: batch() then
+  // copies each batch's rows straight from the source, and no tensor is made per sample, which
+  // is what makes from_tensor_slices(x, y).shuffle(b).batch(n) as fast as fit(x, y). row_source()
+  // is that source, or nullptr for stages that cannot (the default); next_rows appends up to
+  // `count` row numbers, in the order next() would have delivered the rows, and returns how many.
+  virtual const T* row_source() const { return nullptr; }
+  virtual int64_t next_rows(int64_t /*count*/, std::vector<int64_t>& /*rows*/) { return 0; }
 };
 
 template <class T>

@@ -80,6 +80,7 @@ class PrefetchNode : public Node<T> {
       T element = std::move(queue_.front());
       queue_.pop_front();
       first_taken_ = true;
+      if (autotune_ && tuner_.on_element_taken(now_nanoseconds())) stats_->buffer_capacity = capacity();
       // A full queue wakes its producer only once it has drained to half (the low-water mark), so a
       // producer that is faster than training makes its elements several at a time, for one wake-up
       // each time: on a busy machine every wake-up costs the team a core for a while.

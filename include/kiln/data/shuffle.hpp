@@ -4,6 +4,8 @@
 // So buffer_size >= the data set's size gives a uniform shuffle, and a small buffer only mixes
 // nearby elements. With reshuffle_each_iteration (the default) each epoch uses a new order
 // derived from the seed and the epoch number; without it every epoch repeats the first order.
+// Over rows of a source in memory (from_tensor_slices) it shuffles the rows' numbers, with the
+// same buffer and the same random draws, and hands them on the same way (Iterator::next_rows).
 // Runs on its consumer's thread.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include "kiln/random.hpp"
 
 #include <atomic>
+#include <type_traits>
 #include <vector>
 
 namespace kiln::data {
@@ -38,21 +41,44 @@ class ShuffleNode : public Node<T> {
    public:
     ShuffleIterator(std::unique_ptr<Iterator<T>> input, int64_t buffer_size, uint64_t seed,
                     std::shared_ptr<StageStatistics> stats)
-        : input_(std::move(input)), buffer_size_(buffer_size), rng_(seed), stats_(std::move(stats)) {}
+        : input_(std::move(input)), row_source_(input_->row_source()), buffer_size_(buffer_size), rng_(seed),
+          stats_(std::move(stats)) {}
 
     std::optional<T> next() override {
       BusyTimer timer(*stats_);
       int64_t occupancy = 0;
-      std::optional<T> element = take(occupancy);
+      std::optional<T> element;
+      if (row_source_) {
+        if constexpr (kHasRows) {
+          if (std::optional<int64_t> row = take(row_buffer_, occupancy)) element = row_of(*row_source_, *row);
+        }
+      } else {
+        element = take(buffer_, occupancy);
+      }
       if (element) record_taken(1, occupancy);
       return element;
     }
 
     int64_t next_many(int64_t count, std::vector<T>& out) override {
+      if (row_source_) return Iterator<T>::next_many(count, out);
+      return take_many(buffer_, count, out);
+    }
+
+    const T* row_source() const override { return row_source_; }
+    int64_t next_rows(int64_t count, std::vector<int64_t>& rows) override {
+      return row_source_ ? take_many(row_buffer_, count, rows) : 0;
+    }
+
+   private:
+    // Only tensors and (x, y) pairs come as rows of a source.
+    static constexpr bool kHasRows = std::is_same_v<T, Tensor> || std::is_same_v<T, LabeledData>;
+
+    template <class U>
+    int64_t take_many(std::vector<U>& buffer, int64_t count, std::vector<U>& out) {
       BusyTimer timer(*stats_);
       int64_t appended = 0, occupancy_sum = 0;
       while (appended < count) {
-        std::optional<T> element = take(occupancy_sum);
+        std::optional<U> element = take(buffer, occupancy_sum);
         if (!element) break;
         out.push_back(std::move(*element));
         ++appended;
@@ -61,25 +87,27 @@ class ShuffleNode : public Node<T> {
       return appended;
     }
 
-   private:
     // Refills the buffer, then takes a random element out of it (nullopt once both are empty),
-    // adding the buffer's size before the take to occupancy_sum.
-    std::optional<T> take(int64_t& occupancy_sum) {
-      while (!input_done_ && static_cast<int64_t>(buffer_.size()) < buffer_size_) {
-        std::optional<T> element = input_->next();
-        if (!element) {
+    // adding the buffer's size before the take to occupancy_sum. The buffer holds elements, or
+    // over a row source the rows' numbers.
+    template <class U>
+    std::optional<U> take(std::vector<U>& buffer, int64_t& occupancy_sum) {
+      while (!input_done_ && static_cast<int64_t>(buffer.size()) < buffer_size_) {
+        if (row_source_) {
+          input_done_ = input_->next_rows(buffer_size_ - static_cast<int64_t>(row_buffer_.size()), row_buffer_) == 0;
+        } else if (std::optional<T> element = input_->next()) {
+          buffer_.push_back(std::move(*element));
+        } else {
           input_done_ = true;
-          break;
         }
-        buffer_.push_back(std::move(*element));
       }
-      if (buffer_.empty()) return std::nullopt;
-      occupancy_sum += static_cast<int64_t>(buffer_.size());
+      if (buffer.empty()) return std::nullopt;
+      occupancy_sum += static_cast<int64_t>(buffer.size());
       // Take a random element; the last one moves into its place, and the next fill refills it.
-      const size_t pick = static_cast<size_t>(rng_.below(buffer_.size()));
-      T chosen = std::move(buffer_[pick]);
-      if (pick + 1 != buffer_.size()) buffer_[pick] = std::move(buffer_.back());
-      buffer_.pop_back();
+      const size_t pick = static_cast<size_t>(rng_.below(buffer.size()));
+      U chosen = std::move(buffer[pick]);
+      if (pick + 1 != buffer.size()) buffer[pick] = std::move(buffer.back());
+      buffer.pop_back();
       return chosen;
     }
 
@@ -90,10 +118,12 @@ class ShuffleNode : public Node<T> {
     }
 
     std::unique_ptr<Iterator<T>> input_;
+    const T* row_source_;  // the input's row source, if it has one
     int64_t buffer_size_;
     Rng rng_;
     std::shared_ptr<StageStatistics> stats_;
     std::vector<T> buffer_;
+    std::vector<int64_t> row_buffer_;  // over a row source: the buffered rows' numbers
     bool input_done_ = false;
   };
 

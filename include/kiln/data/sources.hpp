@@ -8,6 +8,7 @@
 #include "kiln/data/element.hpp"
 #include "kiln/data/node.hpp"
 
+#include <algorithm>
 #include <functional>
 
 namespace kiln::data {
@@ -21,22 +22,24 @@ class TensorSlicesNode : public Node<T> {
   std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
     return std::make_unique<SliceIterator>(source_, context.stats->add_stage("tensor_slices"));
   }
-  int64_t cardinality() const override { return rows(*source_); }
+  int64_t cardinality() const override { return row_count(*source_); }
 
  private:
-  static int64_t rows(const Tensor& x) { return x.rows(); }
-  static int64_t rows(const LabeledData& d) { return d.x.rows(); }
-  static Tensor slice(const Tensor& x, int64_t i) { return row_of(x, i); }
-  static LabeledData slice(const LabeledData& d, int64_t i) { return {row_of(d.x, i), row_of(d.y, i)}; }
-
   class SliceIterator : public Iterator<T> {
    public:
     SliceIterator(std::shared_ptr<const T> source, std::shared_ptr<StageStatistics> stats)
         : source_(std::move(source)), stats_(std::move(stats)) {}
     std::optional<T> next() override {
-      if (index_ >= rows(*source_)) return std::nullopt;
+      if (index_ >= row_count(*source_)) return std::nullopt;
       stats_->elements_produced++;
-      return slice(*source_, index_++);
+      return row_of(*source_, index_++);
+    }
+    const T* row_source() const override { return source_.get(); }
+    int64_t next_rows(int64_t count, std::vector<int64_t>& rows) override {
+      const int64_t taken = std::min(count, row_count(*source_) - index_);
+      for (int64_t i = 0; i < taken; ++i) rows.push_back(index_++);
+      stats_->elements_produced += taken;
+      return taken;
     }
 
    private:
