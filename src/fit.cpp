@@ -167,6 +167,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
   const int verbose = resolve_verbose(options.verbose);
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
+  const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
   History history;
   callbacks::ProgbarLogger progress_bar(std::cout);
   std::vector<Callback*> callbacks;
@@ -248,6 +249,7 @@ Logs Sequential::evaluate(const data::Dataset<LabeledData>& batches, const Evalu
 
 Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, int verbose) {
   const DenormalsFlushedToZero flush_denormals;
+  const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
   Loss& loss = **loss_;
   std::optional<ProgressBar> bar;
   if (verbose > 0) {
@@ -277,6 +279,7 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   build_from_data(x, "x");
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
   const DenormalsFlushedToZero flush_denormals;
+  const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
   Tensor predictions(output_shape().with_batch(x.rows()));
   const int64_t output_row_size = predictions.row_size();
   for (int64_t begin = 0; begin < x.rows(); begin += options.batch_size) {
@@ -291,6 +294,7 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
 Tensor Sequential::predict(const data::Dataset<Tensor>& batches) {
   if (batches.cardinality() == data::kInfiniteCardinality) throw ValueError("predict: the dataset repeats forever; take() a part of it");
   const DenormalsFlushedToZero flush_denormals;
+  const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
   std::vector<Tensor> outputs;
   for (const Tensor& batch : batches) {
     if (!built_) build_from_data(batch, "x");

@@ -55,6 +55,17 @@ int64_t now_nanoseconds() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The calling thread as SCHED_BATCH; true if it changed (it was SCHED_OTHER).
+bool set_batch_scheduling() {
+#ifdef SCHED_BATCH
+  if (sched_getscheduler(0) != SCHED_OTHER) return false;
+  const sched_param parameters{};
+  return sched_setscheduler(0, SCHED_BATCH, &parameters) == 0;
+#else
+  return false;
+#endif
+}
+
 std::vector<void (*)()>& helper_preparations() {
   static std::vector<void (*)()> preparations;
   return preparations;
@@ -137,6 +148,7 @@ class Team {
           std::lock_guard lock(helper_preparations_mutex);
           for (void (*prepare)() : helper_preparations()) prepare();
         }
+        set_batch_scheduling();
         prepared.store(true);
         prepared.notify_one();
         help(seat);
@@ -301,7 +313,7 @@ int seats_for_this_thread() {
 }  // namespace
 
 void set_num_threads(int threads) {
-  if (threads < 1) throw ValueError("the thread count must be at least 1, got " + std::to_string(threads));
+  if (threads < 0) throw ValueError("the thread count must be at least 1 (or 0: follow the machine), got " + std::to_string(threads));
   pinned_threads = threads;
 }
 
@@ -326,6 +338,14 @@ void run_tiles(int64_t tiles, TileFunction call, const void* body) {
 }
 
 }  // namespace detail
+
+BatchScheduling::BatchScheduling() : changed_(set_batch_scheduling()) {}
+
+BatchScheduling::~BatchScheduling() {
+  if (!changed_) return;
+  const sched_param parameters{};
+  sched_setscheduler(0, SCHED_OTHER, &parameters);
+}
 
 void prepare_each_helper(void (*prepare)()) {
   std::lock_guard lock(helper_preparations_mutex);

@@ -94,13 +94,15 @@ TEST_CASE("for_each_share covers [0, count) in whole, disjoint shares") {
   set_num_threads(2);
 }
 
-TEST_CASE("set_num_threads pins the team for the calling thread only, and refuses nonsense") {
+TEST_CASE("set_num_threads pins the team for the calling thread only, 0 unpins it, and it refuses nonsense") {
   set_num_threads(3);
   CHECK(num_threads() == 3);
   int other_threads = 0;
   std::thread([&] { other_threads = num_threads(); }).join();
   CHECK(other_threads == available_cores());
-  CHECK_THROWS_AS(set_num_threads(0), ValueError);
+  CHECK_THROWS_AS(set_num_threads(-1), ValueError);
+  set_num_threads(0);  // follow the machine again
+  CHECK(num_threads() == available_cores());
   CHECK(available_cores() >= 1);
   set_num_threads(2);
 }

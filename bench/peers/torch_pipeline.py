@@ -9,6 +9,10 @@ The work, identical to bench/pipeline/kiln_bench_pipeline.cpp:
          in file order (no shuffling, so both frameworks see the same batches).
   io     a source that serves batch i of the training set after waiting 2 ms, one read at a time
          (a lock shared by the worker processes: a slow disk serves one request at a time).
+  io_balanced  the same source with the wait kiln-bench-pipeline chose (--io-balanced-wait), so
+         that preparation alone takes about as long as training alone.
+  shared a shuffled DataLoader of the training set (no workers) into the model: one epoch, as a
+         user trains; kiln-bench-pipeline runs it beside a busy process and alone on one thread.
   cpu    per image: mirror left-right, brighten by 0.1 clamped to [0, 1], 3x3 box blur with zero
          padding (avg_pool2d, count_include_pad: always divided by 9); DataLoader batches of 64.
 For each case it times preparation alone (iterating the DataLoader without training), training
@@ -45,17 +49,17 @@ def load_training_set(data_dir):
 
 
 class SlowDiskBatches(Dataset):
-    """Case io: batch i of the training set, served after a 2 ms wait, one read at a time."""
+    """Cases io and io_balanced: batch i of the training set, served after a wait, one read at a time."""
 
-    def __init__(self, x, y, disk_lock):
-        self.x, self.y, self.disk_lock = x, y, disk_lock
+    def __init__(self, x, y, disk_lock, wait_seconds):
+        self.x, self.y, self.disk_lock, self.wait_seconds = x, y, disk_lock, wait_seconds
 
     def __len__(self):
         return math.ceil(len(self.x) / BATCH_SIZE)
 
     def __getitem__(self, index):
         with self.disk_lock:  # shared by every worker process: the disk is serial
-            time.sleep(IO_WAIT_SECONDS)
+            time.sleep(self.wait_seconds)
         begin = index * BATCH_SIZE
         return self.x[begin:begin + BATCH_SIZE], self.y[begin:begin + BATCH_SIZE]
 
@@ -80,9 +84,26 @@ class AugmentedImages(Dataset):
         return augment(self.x[index]), self.y[index]
 
 
-def make_loader(case, x, y, workers, disk_lock):
+class Samples(Dataset):
+    """Case shared: sample i of the training set."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+
+def make_loader(case, x, y, workers, disk_lock, io_balanced_wait=None):
     if case == "io":
-        return DataLoader(SlowDiskBatches(x, y, disk_lock), batch_size=None, shuffle=False, num_workers=workers)
+        return DataLoader(SlowDiskBatches(x, y, disk_lock, IO_WAIT_SECONDS), batch_size=None, shuffle=False,
+                          num_workers=workers)
+    if case == "io_balanced":
+        return DataLoader(SlowDiskBatches(x, y, disk_lock, io_balanced_wait), batch_size=None, shuffle=False,
+                          num_workers=workers)
     return DataLoader(AugmentedImages(x, y), batch_size=BATCH_SIZE, shuffle=False, num_workers=workers)
 
 
@@ -110,17 +131,27 @@ def hidden_share(prep_s, train_s, epoch_s):
     return (prep_s + train_s - epoch_s) / min(prep_s, train_s)
 
 
-def run_case(case, x, y, repeats, slow_repeats, log):
+def run_shared(x, y, repeats, log):
+    """One epoch of shuffled batches: the time a user waits for it, whatever else runs."""
+    epoch_s = median_of(repeats, lambda: train(DataLoader(Samples(x, y), batch_size=BATCH_SIZE, shuffle=True)))
+    log(f"shared: epoch {epoch_s:.3f} s on {torch.get_num_threads()} threads")
+    return {"epoch_s": epoch_s}
+
+
+def run_case(case, x, y, repeats, slow_repeats, log, io_balanced_wait=None):
+    if case == "shared":
+        return run_shared(x, y, repeats, log)
     disk_lock = multiprocessing.Lock()
-    batches = list(make_loader(case, x, y, 0, disk_lock))  # made beforehand, for training alone
+    loader = lambda workers: make_loader(case, x, y, workers, disk_lock, io_balanced_wait)
+    batches = list(loader(0))  # made beforehand, for training alone
     train_s = median_of(repeats, lambda: train(batches))
     log(f"{case}: training alone {train_s:.3f} s")
     rows = []
     for workers in WORKER_COUNTS:
         # Worker processes are slow here (seconds per run): fewer repeats for them.
         runs = repeats if workers == 0 else slow_repeats
-        prep_s = median_of(runs, lambda: prepare(make_loader(case, x, y, workers, disk_lock)))
-        epoch_s = median_of(runs, lambda: train(make_loader(case, x, y, workers, disk_lock)))
+        prep_s = median_of(runs, lambda: prepare(loader(workers)))
+        epoch_s = median_of(runs, lambda: train(loader(workers)))
         rows.append({"workers": workers, "repeats": runs, "prep_s": prep_s, "epoch_s": epoch_s})
         log(f"{case}: workers {workers}: preparation {prep_s:.3f} s, epoch {epoch_s:.3f} s ({runs} runs)")
     prep_s = rows[0]["prep_s"]  # the preparation's own work: no workers, nothing else running
@@ -139,7 +170,9 @@ def main():
     parser.add_argument("--worker-repeats", type=int, default=None,
                         help="runs for the configurations with worker processes (default: --repeats)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the training")
-    parser.add_argument("--cases", default="io,cpu", help="which cases to run, comma-separated")
+    parser.add_argument("--cases", default="io,cpu", help="which cases to run, comma-separated (io, cpu, io_balanced, shared)")
+    parser.add_argument("--io-balanced-wait", type=float, default=None, metavar="SECONDS",
+                        help="case io_balanced's wait per batch")
     arguments = parser.parse_args()
     worker_repeats = arguments.worker_repeats or arguments.repeats
 
@@ -158,7 +191,7 @@ def main():
         "worker_repeats": worker_repeats,
     }
     for case in arguments.cases.split(","):
-        result[case] = run_case(case, x, y, arguments.repeats, worker_repeats, log)
+        result[case] = run_case(case, x, y, arguments.repeats, worker_repeats, log, arguments.io_balanced_wait)
 
     write_json(result, arguments.json, indent=2)
 

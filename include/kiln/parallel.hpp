@@ -19,8 +19,8 @@
 namespace kiln {
 
 // Pins the team to `threads` threads for loops started by the calling thread (other threads keep
-// their own setting). Without it, the team uses every core this process may run on, fewer while
-// other processes or kiln's pipeline threads are using some of them.
+// their own setting). Without it, or after set_num_threads(0), the team uses every core this
+// process may run on, fewer while other processes or kiln's pipeline threads are using some.
 void set_num_threads(int threads);
 // The most threads the calling thread's loops use: the pinned count, or the cores it may use.
 int num_threads();
@@ -72,6 +72,23 @@ void for_each_share(int64_t count, bool split, const Body& body) {
 // per-thread buffers that must exist before a helper's first tile, so that no training step, the
 // first a helper joins included, allocates. Meant for static registration by kiln's own modules.
 void prepare_each_helper(void (*prepare)());
+
+// While alive, the calling thread is scheduled as a batch thread (Linux's SCHED_BATCH), as the
+// team's helpers always are: the same share of the CPU as any other thread, but waking up never
+// preempts the thread that woke it. Without it, a consumer woken by its producer's new element
+// takes the producer's core at once, and the producer gets it back only after the step (some
+// 300 us later), instead of going straight on to its next element. fit, evaluate and predict
+// hold one; a thread of another real-time policy is left as it is.
+class BatchScheduling {
+ public:
+  BatchScheduling();
+  ~BatchScheduling();
+  BatchScheduling(const BatchScheduling&) = delete;
+  BatchScheduling& operator=(const BatchScheduling&) = delete;
+
+ private:
+  bool changed_ = false;
+};
 
 // ---- pipeline threads -------------------------------------------------------------------------------
 
