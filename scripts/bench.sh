@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kiln in Release and runs every benchmark, kiln beside PyTorch in the same run, then writes
 # the tables as Markdown to build/bench/performance.md (the body of docs/performance.md).
-# Run it on a quiet machine: the figures are medians, but another busy process still skews them.
+# Everything runs at normal priority, as users train; the figures are medians of several runs,
+# because other work on the machine moves single ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench

@@ -12,7 +12,7 @@
 //            Dropout 0.2, Dense softmax; Adam), and the share of it spent waiting for input, for
 //            three pipelines: decoding serial without prefetch (everything on the training thread),
 //            decoding in a parallel map (AUTOTUNE) without prefetch, and the default
-//            (parallel map and prefetch(AUTOTUNE)). --threads sets the model's OpenMP threads: on a
+//            (parallel map and prefetch(AUTOTUNE)). --threads sets the model's threads: on a
 //            2-core machine, 1 leaves a core to the decoding.
 // The PyTorch peer, bench/peers/torch_images.py, then decodes the same folder with its DataLoader
 // (Pillow, 0, 1 and 2 worker processes) and trains the same model on it; the table ends with kiln's
@@ -133,7 +133,7 @@ int run(int argc, char** argv) {
   arguments.add_option("color-mode", "MODE", "grayscale", "grayscale, rgb or rgba");
   arguments.add_option("epochs", "N", "3", "training epochs per pipeline set-up (the median is reported)");
   arguments.add_option("repeats", "N", "3", "timed passes per decoding figure (the median is reported)");
-  arguments.add_option("threads", "N", "all cores", "OpenMP threads for the model's math");
+  arguments.add_option("threads", "N", "all cores", "threads for the model's math");
   arguments.add_option("json", "PATH", "", "also write the figures as JSON to PATH");
   arguments.add_switch("no-peer", "skip the PyTorch peer (bench/peers/torch_images.py)");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
@@ -183,7 +183,7 @@ int run(int argc, char** argv) {
   const EpochFigures serial = train_epochs(dir, pipeline_options(size, color_mode, 1, false), epochs);
   const EpochFigures parallel = train_epochs(dir, pipeline_options(size, color_mode, data::AUTOTUNE, false), epochs);
   const EpochFigures prefetched = train_epochs(dir, pipeline_options(size, color_mode, data::AUTOTUNE, true), epochs);
-  std::printf("training epoch (median of %d), %lld images, %d OpenMP threads for the model:\n", epochs,
+  std::printf("training epoch (median of %d), %lld images, %d threads for the model:\n", epochs,
               static_cast<long long>(file_count), num_threads());
   std::printf("  serial decode, no prefetch          %6.2f s  input_wait %.2f\n", serial.seconds, serial.input_wait);
   std::printf("  parallel decode, no prefetch        %6.2f s  input_wait %.2f\n", parallel.seconds, parallel.input_wait);

@@ -221,19 +221,29 @@ CaseFigures measure_cpu(const LabeledData& train, int repeats, std::vector<GridP
   CaseFigures f;
   progress("cpu: preparation alone", f.prep_s = median_seconds(repeats, [&] { return time_preparation(serial); }));
   progress("cpu: training alone", f.train_s = median_seconds(repeats, [&] { return time_training(prepared); }));
-  progress("cpu: epoch, serial map, no prefetch", f.epoch_none_s = median_seconds(repeats, [&] { return time_epoch(serial); }));
-  progress("cpu: epoch, serial map, prefetch(1)",
-           f.epoch_prefetch1_s = median_seconds(repeats, [&] { return time_epoch(augmented_batches(images, 1, 1)); }));
-  progress("cpu: epoch, map and prefetch AUTOTUNE", f.epoch_autotune_s = median_seconds(repeats, [&] {
-             return time_epoch(augmented_batches(images, data::AUTOTUNE, data::AUTOTUNE));
-           }));
+  // The epochs' set-ups in turn, repeat after repeat, so a drift of the machine's speed reaches
+  // AUTOTUNE and the grid it is held against alike.
+  struct SetUp {
+    std::string name;
+    int64_t parallel, prefetch;
+    std::vector<double> seconds;
+  };
+  std::vector<SetUp> set_ups = {{"serial map, no prefetch", 1, 0, {}},
+                                {"serial map, prefetch(1)", 1, 1, {}},
+                                {"map and prefetch AUTOTUNE", data::AUTOTUNE, data::AUTOTUNE, {}}};
   for (int64_t parallel : kGridParallelism) {
     for (int64_t prefetch : kGridPrefetchDepth) {
-      const double epoch_s = median_seconds(repeats, [&] { return time_epoch(augmented_batches(images, parallel, prefetch)); });
-      grid.push_back({prefetch, parallel, epoch_s});
-      progress("cpu: epoch, map " + std::to_string(parallel) + ", prefetch " + std::to_string(prefetch), epoch_s);
+      set_ups.push_back({"map " + std::to_string(parallel) + ", prefetch " + std::to_string(prefetch), parallel, prefetch, {}});
     }
   }
+  for (int r = 0; r < repeats; ++r) {
+    for (SetUp& set_up : set_ups) set_up.seconds.push_back(time_epoch(augmented_batches(images, set_up.parallel, set_up.prefetch)));
+  }
+  for (SetUp& set_up : set_ups) progress("cpu: epoch, " + set_up.name, median(set_up.seconds));
+  f.epoch_none_s = median(set_ups[0].seconds);
+  f.epoch_prefetch1_s = median(set_ups[1].seconds);
+  f.epoch_autotune_s = median(set_ups[2].seconds);
+  for (size_t i = 3; i < set_ups.size(); ++i) grid.push_back({set_ups[i].prefetch, set_ups[i].parallel, median(set_ups[i].seconds)});
   return f;
 }
 
@@ -259,7 +269,7 @@ BalancedFigures measure_io_balanced(const LabeledData& train, int repeats) {
     if (std::abs(f.prep_s - f.train_s) <= kBalancedWithin * f.train_s) break;
     f.wait_s = std::max(1e-6, f.wait_s + (f.train_s - f.prep_s) / batches);
   }
-  progress("io_balanced: wait per batch (us)", f.wait_s * 1e6);
+  std::fprintf(stderr, "%s: io_balanced: a wait of %.0f us per batch\n", kProgram, f.wait_s * 1e6);
   const Pipeline source = disk_batches(train, std::chrono::nanoseconds(static_cast<int64_t>(f.wait_s * 1e9)));
   // Every set-up in turn, repeat after repeat, so a drift of the machine's speed reaches them alike.
   std::vector<double> prep, training, none, prefetch1, prefetch2, autotune;
