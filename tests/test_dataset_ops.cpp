@@ -6,6 +6,7 @@
 // (test_pipeline_threads.cpp, test_fit_dataset.cpp).
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
 #include "stream_capture.hpp"
 
 #include "temporary_directory.hpp"
@@ -28,6 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using kiln::testing::contains;
+using kiln::testing::error_message;
 using kiln::testing::StreamCapture;
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -722,6 +725,21 @@ TEST_CASE("cache(path) says which file is damaged") {
   }
   const auto cached = data::from_tensor_slices(numbered(2, 2)).cache(path);
   CHECK_THROWS_WITH_AS(collect(cached), doctest::Contains((path + " is damaged").c_str()), FileError);
+}
+
+TEST_CASE("cache(path) checks a record's declared size against the file before allocating it") {
+  TemporaryDirectory directory;
+  const std::string path = directory.file("huge.cache");
+  {
+    // A 32-byte file whose one record claims a [2^30, 2^30] tensor: 4 EiB if it were believed.
+    std::ofstream out(path, std::ios::binary);
+    const int64_t header[] = {2, int64_t{1} << 30, int64_t{1} << 30, 0};
+    out.write(reinterpret_cast<const char*>(header), sizeof header);
+  }
+  const auto cached = data::from_tensor_slices(numbered(2, 2)).cache(path);
+  const std::string message = error_message<FileError>([&] { collect(cached); });
+  CHECK(contains(message, path + " is damaged"));
+  CHECK(contains(message, "more bytes than the file holds"));
 }
 
 // ---- statistics -------------------------------------------------------------------------------

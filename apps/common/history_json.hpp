@@ -6,10 +6,10 @@
 
 #include <kiln/callbacks.hpp>
 #include <kiln/error.hpp>
+#include <kiln/io/atomic_file.hpp>
 #include <kiln/logs.hpp>
 
 #include <cmath>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,10 +42,7 @@ inline void write_history_json(const std::string& path, const History& history, 
   for (const auto& [name, value] : test_logs) add("test_" + name, json_number(value));
   add("epoch_seconds", json_array(history.epoch_seconds));
   json += "}\n";
-  std::ofstream out(path);
-  if (!out) throw FileError("cannot write the history file " + path);
-  out << json;
-  if (!out.flush()) throw FileError("could not finish writing the history file " + path);
+  io::write_file_atomically(path, json);
 }
 
 }  // namespace kiln::apps

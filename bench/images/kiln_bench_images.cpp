@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -215,7 +216,7 @@ int run(int argc, char** argv) {
   }
 
   if (const std::string path = arguments.text("json"); !path.empty()) {
-    std::ofstream out(path);
+    std::ostringstream out;
     out << "{\"files\": " << file_count << ", \"classes\": " << listed.class_names.size() << ", \"image_size\": " << side
         << ", \"batch_size\": " << kBatchSize << ", \"cores\": " << std::thread::hardware_concurrency()
         << ", \"model_threads\": " << num_threads()
@@ -232,7 +233,7 @@ int run(int argc, char** argv) {
     } else {
       out << "null, \"torch\": null}\n";
     }
-    if (!out.flush()) throw FileError("cannot write " + path);
+    io::write_file_atomically(path, out.str());
     std::cout << "\nWrote " << path << "\n";
   }
   return 0;

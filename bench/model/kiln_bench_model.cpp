@@ -402,9 +402,9 @@ int run(int argc, char** argv) {
   table << line;
   std::cout << "\n" << table.str();
 
-  if (const std::string path = arguments.text("markdown"); !path.empty()) std::ofstream(path) << table.str();
+  if (const std::string path = arguments.text("markdown"); !path.empty()) io::write_file_atomically(path, table.str());
   if (const std::string path = arguments.text("json"); !path.empty()) {
-    std::ofstream out(path);
+    std::ostringstream out;
     out << "{\n";
     for (const Row& row : rows) {
       out << "  \"" << row.name << " (" << row.unit << ")\": {\"kiln\": " << row.kiln << ", \"torch\": " << row.torch << "},\n";
@@ -426,6 +426,7 @@ int run(int argc, char** argv) {
           << ", \"w2_speedup_vs_torch\": " << torch_w2_epoch / w2_epoch;
     }
     out << "}\n}\n";
+    io::write_file_atomically(path, out.str());
   }
   return 0;
 }

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -604,12 +605,11 @@ void write_json(const std::string& path, const std::string& header, const CaseFi
       ", \"ratio\": " + json_number(shared.busy_s / shared.quiet_one_thread_s) + ", \"default_threads\": " +
       std::to_string(shared.default_threads) + ", \"torch_busy\": " + torch_json_of(torch_busy) + ", \"torch_quiet_one_thread\": " +
       torch_json_of(torch_quiet) + "}";
-  std::ofstream out(path);
-  if (!out) throw FileError("cannot write the results file " + path);
+  std::ostringstream out;
   out << "{" << header << ",\n\"io\": " << case_json(io, "") << ",\n\"cpu\": " << case_json(cpu, grid_json)
       << ",\n\"io_balanced\": " << balanced_json << ",\n\"idiom\": " << idiom_json << ",\n\"shared_machine\": " << shared_json
       << ",\n\"targets\": " << targets_json << ",\n\"torch\": " << torch_json_of(torch) << "\n}\n";
-  if (!out.flush()) throw FileError("could not finish writing the results file " + path);
+  io::write_file_atomically(path, out.str());
 }
 
 // The one-minute load average: other work on the machine makes every figure noisier.

@@ -11,6 +11,7 @@
 #include "kiln/gemm.hpp"
 #include "kiln/image/directory.hpp"
 #include "kiln/image/ops.hpp"
+#include "kiln/io/atomic_file.hpp"
 #include "kiln/io/npz.hpp"
 #include "kiln/layers/activation_layer.hpp"
 #include "kiln/layers/dense.hpp"

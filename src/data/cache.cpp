@@ -10,48 +10,61 @@
 #include <unistd.h>
 
 namespace kiln::data {
-namespace {
 
-void write_raw(std::ostream& out, const void* bytes, size_t size) { out.write(static_cast<const char*>(bytes), static_cast<std::streamsize>(size)); }
-
-// False at a clean end of file before the first byte; FileError if a record is cut short.
-bool read_raw(std::istream& in, void* bytes, size_t size, bool at_record_start) {
-  in.read(static_cast<char*>(bytes), static_cast<std::streamsize>(size));
-  const auto got = static_cast<size_t>(in.gcount());
-  if (got == size) return true;
-  if (got == 0 && at_record_start) return false;
-  throw FileError("a record is cut short");
+CacheFileReader::CacheFileReader(const std::string& path) : in_(path, std::ios::binary) {
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(path, error);
+  if (!in_ || error) throw FileError("cache: cannot read " + path);
+  bytes_left_ = static_cast<int64_t>(size);
 }
 
-}  // namespace
-
-void write_element(std::ostream& out, int64_t value) { write_raw(out, &value, sizeof value); }
-
-bool read_element(std::istream& in, int64_t& value) { return read_raw(in, &value, sizeof value, true); }
-
-void write_element(std::ostream& out, const Tensor& tensor) {
-  write_element(out, static_cast<int64_t>(tensor.rank()));
-  for (int64_t d : tensor.shape().dims()) write_element(out, d);
-  write_raw(out, tensor.data(), sizeof(float) * static_cast<size_t>(tensor.size()));
-}
-
-bool read_element(std::istream& in, Tensor& tensor) {
-  int64_t rank = 0;
-  if (!read_raw(in, &rank, sizeof rank, true)) return false;
-  if (rank < 0 || rank > Shape::kMaxRank) throw FileError("a record has rank " + std::to_string(rank));
-  std::vector<int64_t> dims(static_cast<size_t>(rank));
-  if (rank > 0) read_raw(in, dims.data(), sizeof(int64_t) * dims.size(), false);
-  tensor.resize(Shape(std::span<const int64_t>(dims)));
-  if (tensor.size() > 0) read_raw(in, tensor.data(), sizeof(float) * static_cast<size_t>(tensor.size()), false);
+bool CacheFileReader::read(void* bytes, size_t size, bool at_record_start) {
+  if (bytes_left_ == 0 && at_record_start) return false;
+  if (static_cast<uint64_t>(bytes_left_) < size) throw FileError("a record is cut short");
+  in_.read(static_cast<char*>(bytes), static_cast<std::streamsize>(size));
+  // The file may have shrunk since it was opened: what was read is what counts.
+  if (static_cast<size_t>(in_.gcount()) != size) throw FileError("a record is cut short");
+  bytes_left_ -= static_cast<int64_t>(size);
   return true;
 }
 
-void write_element(std::ostream& out, const LabeledData& data) {
+void write_element(io::AtomicFile& out, int64_t value) { out.write(&value, sizeof value); }
+
+bool read_element(CacheFileReader& in, int64_t& value) { return in.read(&value, sizeof value, true); }
+
+void write_element(io::AtomicFile& out, const Tensor& tensor) {
+  write_element(out, static_cast<int64_t>(tensor.rank()));
+  for (int64_t d : tensor.shape().dims()) write_element(out, d);
+  out.write(tensor.data(), sizeof(float) * static_cast<size_t>(tensor.size()));
+}
+
+bool read_element(CacheFileReader& in, Tensor& tensor) {
+  int64_t rank = 0;
+  if (!in.read(&rank, sizeof rank, true)) return false;
+  if (rank < 0 || rank > Shape::kMaxRank) throw FileError("a record has rank " + std::to_string(rank));
+  std::vector<int64_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) in.read(dims.data(), sizeof(int64_t) * dims.size(), false);
+  // The shape's floats must be in the file: checked before the tensor is sized, and without
+  // overflow, since the dims are whatever the file says.
+  const int64_t max_elements = in.bytes_left() / static_cast<int64_t>(sizeof(float));
+  int64_t elements = 1;
+  for (const int64_t d : dims) {
+    if (d < 0 || (d > 0 && elements > max_elements / d)) {
+      throw FileError("a record's shape needs more bytes than the file holds");
+    }
+    elements *= d;
+  }
+  tensor.resize(Shape(std::span<const int64_t>(dims)));
+  if (tensor.size() > 0) in.read(tensor.data(), sizeof(float) * static_cast<size_t>(tensor.size()), false);
+  return true;
+}
+
+void write_element(io::AtomicFile& out, const LabeledData& data) {
   write_element(out, data.x);
   write_element(out, data.y);
 }
 
-bool read_element(std::istream& in, LabeledData& data) {
+bool read_element(CacheFileReader& in, LabeledData& data) {
   if (!read_element(in, data.x)) return false;
   if (!read_element(in, data.y)) throw FileError("a record is cut short");
   return true;

@@ -8,6 +8,7 @@
 #include "kiln/image/ops.hpp"
 
 #include "kiln/error.hpp"
+#include "kiln/io/atomic_file.hpp"
 #include "kiln/random.hpp"
 
 #include <fcntl.h>
@@ -294,10 +295,9 @@ void save_image(const std::string& path, const Tensor& image, int jpeg_quality) 
     throw ValueError("save_image: cannot tell the format of " + path + " (use .png, .jpg, .jpeg or .bmp)");
   }
   if (!ok) throw FileError("save_image: could not encode " + path);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw FileError("cannot write " + path + ": " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(encoded.data()), static_cast<std::streamsize>(encoded.size()));
-  if (!out.flush()) throw FileError("could not finish writing " + path + ": " + std::strerror(errno));
+  io::AtomicFile out(path);
+  out.write(encoded.data(), encoded.size());
+  out.commit();
 }
 
 // ---- resizing ------------------------------------------------------------------------------------

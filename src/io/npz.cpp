@@ -8,9 +8,9 @@
 #include "kiln/io/npz.hpp"
 
 #include "kiln/error.hpp"
+#include "kiln/io/atomic_file.hpp"
 
 #include <zlib.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cerrno>
@@ -262,7 +262,7 @@ void check_arrays_are_writable(std::span<const NamedArray> arrays, const std::st
 }
 
 // Writes the whole zip to `file`; `path` is only for error messages.
-void write_zip(std::ofstream& file, std::span<const NamedArray> arrays, const std::string& path) {
+void write_zip(AtomicFile& file, std::span<const NamedArray> arrays, const std::string& path) {
   std::vector<WrittenEntry> written;
   uint64_t offset = 0;
   for (const NamedArray& array : arrays) {
@@ -298,9 +298,9 @@ void write_zip(std::ofstream& file, std::span<const NamedArray> arrays, const st
     append_u16(local_header, 0);  // no extra field
     local_header += entry.zip_name;
 
-    file.write(local_header.data(), static_cast<std::streamsize>(local_header.size()));
-    file.write(preamble.data(), static_cast<std::streamsize>(preamble.size()));
-    file.write(reinterpret_cast<const char*>(array.values.data()), static_cast<std::streamsize>(value_bytes));
+    file.write(local_header);
+    file.write(preamble);
+    file.write(array.values.data(), value_bytes);
     offset = entry_end;
     written.push_back(std::move(entry));
   }
@@ -339,8 +339,8 @@ void write_zip(std::ofstream& file, std::span<const NamedArray> arrays, const st
   append_u32(end_record, static_cast<uint32_t>(directory.size()));
   append_u32(end_record, static_cast<uint32_t>(offset));  // where the directory starts
   append_u16(end_record, 0);  // comment length
-  file.write(directory.data(), static_cast<std::streamsize>(directory.size()));
-  file.write(end_record.data(), static_cast<std::streamsize>(end_record.size()));
+  file.write(directory);
+  file.write(end_record);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,27 +561,9 @@ NamedArray parse_npy(std::span<const unsigned char> npy, std::string name, const
 
 void write_npz(const std::string& path, std::span<const NamedArray> arrays) {
   check_arrays_are_writable(arrays, path);
-  const std::string temporary_path = path + ".tmp-" + std::to_string(getpid());
-  std::ofstream file(temporary_path, std::ios::binary | std::ios::trunc);
-  if (!file) {
-    throw FileError("cannot write '" + path + "': cannot create '" + temporary_path + "': " + std::strerror(errno));
-  }
-  try {
-    write_zip(file, arrays, path);
-    file.close();
-    if (!file) throw FileError("cannot write '" + path + "': writing '" + temporary_path + "' failed (disk full?)");
-    std::error_code error;
-    std::filesystem::rename(temporary_path, path, error);
-    if (error) {
-      throw FileError("cannot write '" + path + "': renaming '" + temporary_path + "' over it failed: " +
-                      error.message());
-    }
-  } catch (...) {
-    file.close();
-    std::error_code ignored;  // the original error is the one worth reporting
-    std::filesystem::remove(temporary_path, ignored);
-    throw;
-  }
+  AtomicFile file(path);
+  write_zip(file, arrays, path);
+  file.commit();
 }
 
 std::vector<NamedArray> read_npz(const std::string& path) {

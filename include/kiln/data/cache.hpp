@@ -9,35 +9,51 @@
 
 #include "kiln/data/element.hpp"
 #include "kiln/data/node.hpp"
+#include "kiln/io/atomic_file.hpp"
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <vector>
 
-#include <unistd.h>
 
 namespace kiln::data {
 
 // ---- element (de)serialisation for file caches ------------------------------------------------
 
-void write_element(std::ostream& out, const Tensor& tensor);
-void write_element(std::ostream& out, const LabeledData& data);
-void write_element(std::ostream& out, int64_t value);
-bool read_element(std::istream& in, Tensor& tensor);  // false at a clean end of file
-bool read_element(std::istream& in, LabeledData& data);
-bool read_element(std::istream& in, int64_t& value);
+// A cache file being read: every size a record declares is checked against the bytes the file
+// still holds before anything is allocated for it, so a damaged file is a FileError, never a
+// huge allocation.
+class CacheFileReader {
+ public:
+  explicit CacheFileReader(const std::string& path);
+  // False at a clean end of file (nothing left) when `at_record_start`; FileError if cut short.
+  bool read(void* bytes, size_t size, bool at_record_start);
+  int64_t bytes_left() const { return bytes_left_; }
+
+ private:
+  std::ifstream in_;
+  int64_t bytes_left_ = 0;
+};
+
+void write_element(io::AtomicFile& out, const Tensor& tensor);
+void write_element(io::AtomicFile& out, const LabeledData& data);
+void write_element(io::AtomicFile& out, int64_t value);
+bool read_element(CacheFileReader& in, Tensor& tensor);  // false at a clean end of file
+bool read_element(CacheFileReader& in, LabeledData& data);
+bool read_element(CacheFileReader& in, int64_t& value);
 template <class T>
-void write_element(std::ostream& out, const std::vector<T>& elements) {
+void write_element(io::AtomicFile& out, const std::vector<T>& elements) {
   write_element(out, static_cast<int64_t>(elements.size()));
   for (const T& element : elements) write_element(out, element);
 }
 template <class T>
-bool read_element(std::istream& in, std::vector<T>& elements) {
+bool read_element(CacheFileReader& in, std::vector<T>& elements) {
   int64_t count = 0;
   if (!read_element(in, count)) return false;
+  // Every element takes at least 8 bytes, so a count beyond that is damage, not data.
+  if (count < 0 || count > in.bytes_left() / 8) throw FileError("a record declares " + std::to_string(count) + " elements");
   elements.resize(static_cast<size_t>(count));
   for (T& element : elements) {
     if (!read_element(in, element)) return false;
@@ -163,9 +179,7 @@ class FileCacheNode : public Node<T> {
   class ReadIterator : public Iterator<T> {
    public:
     ReadIterator(std::string path, std::shared_ptr<StageStatistics> stats)
-        : path_(std::move(path)), in_(path_, std::ios::binary), stats_(std::move(stats)) {
-      if (!in_) throw FileError("cache: cannot read " + path_);
-    }
+        : path_(std::move(path)), in_(path_), stats_(std::move(stats)) {}
     std::optional<T> next() override {
       T element;
       try {
@@ -179,33 +193,23 @@ class FileCacheNode : public Node<T> {
 
    private:
     std::string path_;
-    std::ifstream in_;
+    CacheFileReader in_;
     std::shared_ptr<StageStatistics> stats_;
   };
 
   class WriteIterator : public Iterator<T> {
    public:
     WriteIterator(std::unique_ptr<Iterator<T>> input, std::string path, std::shared_ptr<StageStatistics> stats)
-        : input_(std::move(input)), path_(std::move(path)),
-          temporary_path_(path_ + ".tmp-" + std::to_string(::getpid())), out_(temporary_path_, std::ios::binary),
-          stats_(std::move(stats)) {
-      if (!out_) throw FileError("cache: cannot write " + temporary_path_);  // make_iterator releases the lock
-    }
+        : input_(std::move(input)), path_(std::move(path)), out_(path_), stats_(std::move(stats)) {}
     ~WriteIterator() override {
-      if (!finished_) {
-        out_.close();
-        std::filesystem::remove(temporary_path_);
-        warn_partial_cache(path_);
-      }
+      if (!finished_) warn_partial_cache(path_);  // out_ removes its temporary file
       release_cache_lock(path_);
     }
     std::optional<T> next() override {
       BusyTimer timer(*stats_);
       std::optional<T> element = input_->next();
       if (!element) {
-        out_.close();
-        if (!out_) throw FileError("cache: could not finish writing " + temporary_path_);
-        std::filesystem::rename(temporary_path_, path_);  // only a complete pass becomes the cache
+        out_.commit();  // only a complete pass becomes the cache
         finished_ = true;
         return std::nullopt;
       }
@@ -216,8 +220,8 @@ class FileCacheNode : public Node<T> {
 
    private:
     std::unique_ptr<Iterator<T>> input_;
-    std::string path_, temporary_path_;
-    std::ofstream out_;
+    std::string path_;
+    io::AtomicFile out_;
     std::shared_ptr<StageStatistics> stats_;
     bool finished_ = false;
   };

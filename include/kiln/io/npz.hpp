@@ -23,8 +23,8 @@ struct NamedArray {
 };
 
 // Writes the arrays to `path` as an .npz that numpy.load reads, one entry "<name>.npy" each,
-// in the order given. The file is written as "<path>.tmp-<pid>" and then renamed over `path`,
-// so a crash never leaves a half-written archive behind.
+// in the order given. It is written through an AtomicFile (atomic_file.hpp): a crash or a full
+// disk never leaves a half-written archive behind, and `path` keeps its old contents.
 // Throws ShapeError if an array's values do not fill its shape, ValueError for an empty or
 // repeated name, FileError if the file cannot be written or would exceed 4 GiB.
 void write_npz(const std::string& path, std::span<const NamedArray> arrays);
