@@ -321,31 +321,28 @@ void Sequential::load_weights(const std::string& path) {
     throw Error("model '" + name_ + "' must be built before loading weights into it: give the first layer an input "
                 "shape, or call build(input_shape)");
   }
+  std::map<std::string, const Parameter*> expected;
+  for (Shared<Layer>& layer : layers_) {
+    for (Parameter* parameter : layer->parameters()) expected.emplace(layer->name() + "/" + parameter->name, parameter);
+  }
+  // Names and shapes are checked as the file's directory is read, before any array is inflated:
+  // a file for another model is refused at the cost of its own bytes.
+  const auto check = [&](const std::string& key, const Shape& shape) {
+    auto found = expected.find(key);
+    if (found == expected.end()) {
+      throw FileError(path + " holds an array '" + key + "' that the model '" + name_ + "' does not have");
+    }
+    if (!(shape == found->second->shape)) {
+      throw ShapeError(path + ": '" + key + "' has shape " + shape.str() + " but the model's is " + found->second->shape.str());
+    }
+  };
   std::map<std::string, io::NamedArray> arrays;
-  for (io::NamedArray& array : io::read_npz(path)) arrays.emplace(array.name, std::move(array));
-  size_t matched = 0;
+  for (io::NamedArray& array : io::read_npz(path, check)) arrays.emplace(array.name, std::move(array));
   for (Shared<Layer>& layer : layers_) {
     for (Parameter* parameter : layer->parameters()) {
       const std::string key = layer->name() + "/" + parameter->name;
-      auto found = arrays.find(key);
-      if (found == arrays.end()) throw FileError(path + " has no array '" + key + "' for model '" + name_ + "'");
-      if (!(found->second.shape == parameter->shape)) {
-        throw ShapeError(path + ": '" + key + "' has shape " + found->second.shape.str() + " but the model's is " +
-                         parameter->shape.str());
-      }
-      ++matched;
+      if (!arrays.contains(key)) throw FileError(path + " has no array '" + key + "' for model '" + name_ + "'");
     }
-  }
-  if (matched != arrays.size()) {
-    std::string extra;
-    for (const auto& [key, array] : arrays) {
-      bool used = false;
-      for (Shared<Layer>& layer : layers_) {
-        for (Parameter* parameter : layer->parameters()) used |= key == layer->name() + "/" + parameter->name;
-      }
-      if (!used) extra += (extra.empty() ? "'" : ", '") + key + "'";
-    }
-    throw FileError(path + " holds arrays the model '" + name_ + "' does not have: " + extra);
   }
   // Everything checked: only now overwrite, so a bad file leaves the model as it was.
   for (Shared<Layer>& layer : layers_) {

@@ -221,7 +221,7 @@ TEST_CASE("load_weights refuses a file that does not fit, and leaves the model u
   Sequential deeper({layers::Dense(16, Activation::ReLU, 2), layers::Dense(2), layers::Dense(2, Activation::Softmax)});
   CHECK_THROWS_WITH_AS(deeper.load_weights(path), doctest::Contains("no array 'dense_2/kernel'"), FileError);
   Sequential shallower({layers::Dense(16, Activation::ReLU, 2)});
-  CHECK_THROWS_WITH_AS(shallower.load_weights(path), doctest::Contains("'dense_1/bias'"), FileError);
+  CHECK_THROWS_WITH_AS(shallower.load_weights(path), doctest::Contains("holds an array 'dense_1/kernel' that the model"), FileError);
   std::filesystem::remove(path);
   CHECK_THROWS_AS(model.load_weights(path), FileError);
 }

@@ -10,6 +10,8 @@
 #include "error_message.hpp"
 
 #include "temporary_directory.hpp"
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -17,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -395,6 +398,76 @@ TEST_CASE("npz: arrays kiln cannot hold are refused, naming file and entry") {
     zip.add("README.txt", Bytes(5, 'a'), ZipBuilder::Method::kStored);
     write_bytes(path, zip.finish());
     CHECK(contains(file_error_message([&] { read_npz(path); }), "'README.txt'"));
+  }
+}
+
+uint32_t load_u32_for_test(const unsigned char* bytes) {
+  return uint32_t{bytes[0]} | uint32_t{bytes[1]} << 8 | uint32_t{bytes[2]} << 16 | uint32_t{bytes[3]} << 24;
+}
+
+// The peak resident memory `action` adds, in MiB, measured in a child process so the parent's
+// history does not hide it; -1 if the action did not throw a kiln::FileError or ShapeError.
+long peak_mebibytes_added_by_refusal(const std::function<void()>& action) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    rusage before{};
+    ::getrusage(RUSAGE_SELF, &before);
+    try {
+      action();
+    } catch (const kiln::FileError&) {
+    } catch (const kiln::ShapeError&) {
+    } catch (...) {
+      ::_exit(255);
+    }
+    rusage after{};
+    ::getrusage(RUSAGE_SELF, &after);
+    ::_exit(static_cast<int>(std::min<long>((after.ru_maxrss - before.ru_maxrss) / 1024, 254)));
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) return -1;
+  return WEXITSTATUS(status);
+}
+
+TEST_CASE("npz: sizes the zip directory declares are checked before anything is allocated") {
+  TemporaryDirectory directory;
+  const std::string path = directory.file("hostile.npz");
+  SUBCASE("a tiny file whose directory declares a 4 GiB deflated entry") {
+    ZipBuilder zip;
+    zip.add("w.npy", make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", float_bytes({1, 2})),
+            ZipBuilder::Method::kDeflated);
+    Bytes hostile = zip.finish();
+    // The central directory's uncompressed size sits 24 bytes into its one record, which starts
+    // where the end record (the last 22 bytes) says.
+    const size_t directory_offset = load_u32_for_test(&hostile[hostile.size() - 22 + 16]);
+    for (int byte = 0; byte < 4; ++byte) hostile[directory_offset + 24 + byte] = 0xFE;
+    write_bytes(path, hostile);
+    CHECK(hostile.size() < 300);
+    const std::string message = file_error_message([&] { read_npz(path); });
+    CHECK(contains(message, "'w.npy'"));
+    CHECK(contains(message, "more than deflate can pack"));
+    CHECK(peak_mebibytes_added_by_refusal([&] { read_npz(path); }) < 16);
+  }
+  SUBCASE("a deflate bomb is refused by its names and shapes before it is inflated") {
+    // 64 MiB of zeros deflate to about 64 KB: a legal archive, but not the arrays the reader
+    // expects. Its header says so in its first bytes.
+    const int64_t floats = int64_t{16} << 20;
+    ZipBuilder zip;
+    zip.add("other/kernel.npy",
+            make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(floats) + ",), }",
+                     Bytes(static_cast<size_t>(floats) * 4, 0)),
+            ZipBuilder::Method::kDeflated);
+    write_bytes(path, zip.finish());
+    CHECK(std::filesystem::file_size(path) < 1'000'000);
+    const auto expect_dense = [](const std::string& name, const Shape&) {
+      if (name != "dense/kernel") throw kiln::FileError("unexpected array '" + name + "'");
+    };
+    CHECK_THROWS_WITH_AS(read_npz(path, expect_dense), "unexpected array 'other/kernel'", kiln::FileError);
+    CHECK(peak_mebibytes_added_by_refusal([&] { read_npz(path, expect_dense); }) < 16);
+    // Read without a check, it is what it says: 64 MiB of zeros.
+    const std::vector<NamedArray> arrays = read_npz(path);
+    CHECK(arrays.front().shape == Shape{floats});
   }
 }
 

@@ -467,11 +467,16 @@ std::span<const unsigned char> stored_data(std::span<const unsigned char> bytes,
   return bytes.subspan(static_cast<size_t>(data_offset), entry.compressed_size);
 }
 
-// Inflates a deflated entry. Zip stores raw deflate data, without zlib's header or checksum,
-// hence the negative windowBits.
+// Deflate cannot shrink data by more than about 1032 to 1 (a 258-byte match per 2 bits, at best):
+// an entry that claims more is damaged or hostile, and is refused before anything is allocated.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+constexpr uint64_t kDeflateSlack = 64;  // a tiny entry's fixed costs (block headers, end code)
+
+// Inflates a deflated entry's first `size` bytes (all of it when size is the uncompressed size).
+// Zip stores raw deflate data, without zlib's header or checksum, hence the negative windowBits.
 std::vector<unsigned char> inflate_entry(std::span<const unsigned char> compressed, const DirectoryEntry& entry,
-                                         const std::string& path) {
-  std::vector<unsigned char> inflated(entry.uncompressed_size);
+                                         const std::string& path, size_t size) {
+  std::vector<unsigned char> inflated(size);
   z_stream stream{};
   if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) fail_entry(path, entry.zip_name, "zlib could not start inflating");
   stream.next_in = const_cast<Bytef*>(compressed.data());  // zlib's API is not const-correct
@@ -482,22 +487,38 @@ std::vector<unsigned char> inflate_entry(std::span<const unsigned char> compress
   const std::string zlib_message = stream.msg ? stream.msg : "";
   const uLong inflated_size = stream.total_out;
   inflateEnd(&stream);
-  if (status != Z_STREAM_END) {
+  const bool whole = size == entry.uncompressed_size;
+  // A prefix ends with the output full (Z_BUF_ERROR: there was more to come) or the stream's end.
+  const bool prefix_done = !whole && inflated_size == size && (status == Z_BUF_ERROR || status == Z_STREAM_END);
+  if ((whole && status != Z_STREAM_END) || (!whole && !prefix_done && status != Z_OK)) {
     fail_entry(path, entry.zip_name,
                "its deflated data does not inflate to the " + std::to_string(entry.uncompressed_size) +
                    " bytes the zip directory promises" + (zlib_message.empty() ? "" : " (zlib: " + zlib_message + ")"));
   }
-  if (inflated_size != entry.uncompressed_size) {
+  if (whole && inflated_size != entry.uncompressed_size) {
     fail_entry(path, entry.zip_name,
                "it inflates to " + std::to_string(inflated_size) + " bytes, but the zip directory promises " +
                    std::to_string(entry.uncompressed_size));
   }
+  inflated.resize(inflated_size);
   return inflated;
 }
 
-// Turns one .npy file into a NamedArray, refusing anything that is not float32 in C order.
-NamedArray parse_npy(std::span<const unsigned char> npy, std::string name, const DirectoryEntry& entry,
-                     const std::string& path) {
+// What a .npy file's preamble says: its array's shape, and where its data starts.
+struct NpyLayout {
+  Shape shape;
+  int64_t element_count = 0;
+  size_t data_offset = 0;
+};
+
+// The longest .npy preamble kiln reads. numpy itself refuses headers over 10,000 bytes unless told
+// otherwise; version 1.0's uint16 length allows 65,535.
+constexpr size_t kMaxNpyPreambleSize = kNpyVersion1PreambleSize + 2 + 0xFFFF;
+
+// Reads the .npy preamble at the start of `npy` (the whole file, or its first bytes) and checks it
+// against the entry's size, refusing anything that is not float32 in C order.
+NpyLayout parse_npy_preamble(std::span<const unsigned char> npy, uint64_t npy_size, const DirectoryEntry& entry,
+                             const std::string& path) {
   auto fail = [&](const std::string& problem) { fail_entry(path, entry.zip_name, problem); };
 
   if (npy.size() < kNpyVersion1PreambleSize ||
@@ -517,6 +538,9 @@ NamedArray parse_npy(std::span<const unsigned char> npy, std::string name, const
     fail("it is .npy format version " + std::to_string(major_version) + "." + std::to_string(minor_version) +
          "; kiln reads versions 1.0 to 3.0");
   }
+  if (header_offset + header_size > kMaxNpyPreambleSize) {
+    fail("its .npy header claims " + std::to_string(header_size) + " bytes; kiln reads headers up to 65535 bytes");
+  }
   if (header_offset + header_size > npy.size()) fail("its .npy header is truncated");
   const std::string_view header_text(reinterpret_cast<const char*>(npy.data() + header_offset), header_size);
 
@@ -532,26 +556,95 @@ NamedArray parse_npy(std::span<const unsigned char> npy, std::string name, const
          std::to_string(Shape::kMaxRank));
   }
 
-  NamedArray array;
-  array.name = std::move(name);
-  array.shape = Shape(std::span<const int64_t>(header->dims));
-  const size_t data_bytes = npy.size() - header_offset - header_size;
+  NpyLayout layout;
+  layout.shape = Shape(std::span<const int64_t>(header->dims));
+  layout.data_offset = header_offset + header_size;
   int64_t element_count = 1;
   for (int64_t dim : header->dims) {
     if (dim != 0 && element_count > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(float)) / dim) {
-      fail("its shape " + npy_shape_text(array.shape) + " is impossibly large");
+      fail("its shape " + npy_shape_text(layout.shape) + " is impossibly large");
     }
     element_count *= dim;
   }
+  layout.element_count = element_count;
+  const uint64_t data_bytes = npy_size - layout.data_offset;
   const uint64_t expected_bytes = static_cast<uint64_t>(element_count) * sizeof(float);
   if (data_bytes != expected_bytes) {
-    fail("its shape " + npy_shape_text(array.shape) + " needs " + std::to_string(expected_bytes) +
+    fail("its shape " + npy_shape_text(layout.shape) + " needs " + std::to_string(expected_bytes) +
          " bytes of float32 data, but it holds " + std::to_string(data_bytes) +
          (data_bytes < expected_bytes ? " (truncated)" : " (extra bytes at the end)"));
   }
-  array.values.resize(static_cast<size_t>(element_count));
+  return layout;
+}
+
+void check_crc(std::span<const unsigned char> npy, const DirectoryEntry& entry, const std::string& path) {
+  const uint32_t actual_crc = static_cast<uint32_t>(crc32_z(0, npy.data(), npy.size()));
+  if (actual_crc != entry.crc) {
+    fail_entry(path, entry.zip_name,
+               "its CRC-32 is " + hex32(actual_crc) + " but the zip directory records " + hex32(entry.crc) +
+                   ", so the data is corrupt");
+  }
+}
+
+// One entry, located and its preamble read, before any of its data is copied or inflated.
+struct LocatedEntry {
+  const DirectoryEntry* entry;
+  std::string name;                       // without ".npy"
+  std::span<const unsigned char> stored;  // the bytes in the file, compressed or not
+  NpyLayout layout;
+};
+
+LocatedEntry locate_entry(std::span<const unsigned char> bytes, const DirectoryEntry& entry, const std::string& path) {
+  const std::string_view zip_name = entry.zip_name;
+  if (zip_name.size() <= kNpySuffix.size() || !zip_name.ends_with(kNpySuffix)) {
+    fail_entry(path, entry.zip_name, "it is not a .npy file (its name does not end in \".npy\")");
+  }
+  if (entry.flags & kFlagEncrypted) fail_entry(path, entry.zip_name, "it is encrypted");
+  if (entry.compressed_size == kZip64Marker || entry.uncompressed_size == kZip64Marker ||
+      entry.local_header_offset == kZip64Marker) {
+    fail_entry(path, entry.zip_name, "it is a zip64 entry (over 4 GiB), which kiln does not read");
+  }
+  LocatedEntry located{&entry, std::string{zip_name.substr(0, zip_name.size() - kNpySuffix.size())},
+                       stored_data(bytes, entry, path), {}};
+  if (entry.method == kMethodStored) {
+    if (entry.compressed_size != entry.uncompressed_size) {
+      fail_entry(path, entry.zip_name, "it is stored uncompressed, yet its two sizes in the zip directory differ");
+    }
+    check_crc(located.stored, entry, path);  // first: damage is best reported as damage
+    located.layout = parse_npy_preamble(located.stored, located.stored.size(), entry, path);
+  } else if (entry.method == kMethodDeflated) {
+    if (entry.uncompressed_size > uint64_t{entry.compressed_size} * kMaxDeflateRatio + kDeflateSlack) {
+      fail_entry(path, entry.zip_name,
+                 "the zip directory says its " + std::to_string(entry.compressed_size) + " deflated bytes hold " +
+                     std::to_string(entry.uncompressed_size) + ", more than deflate can pack into them");
+    }
+    const size_t prefix_size = std::min<size_t>(entry.uncompressed_size, kMaxNpyPreambleSize);
+    located.layout = parse_npy_preamble(inflate_entry(located.stored, entry, path, prefix_size), entry.uncompressed_size,
+                                        entry, path);
+  } else {
+    fail_entry(path, entry.zip_name,
+               "it is compressed with zip method " + std::to_string(entry.method) +
+                   "; kiln reads stored (0) and deflated (8) entries, as numpy writes");
+  }
+  return located;
+}
+
+// The entry's array: inflated if need be, its CRC checked, its data copied out.
+NamedArray read_entry(LocatedEntry& located, const std::string& path) {
+  const DirectoryEntry& entry = *located.entry;
+  std::vector<unsigned char> inflated;
+  std::span<const unsigned char> npy = located.stored;
+  if (entry.method == kMethodDeflated) {
+    inflated = inflate_entry(located.stored, entry, path, entry.uncompressed_size);
+    npy = inflated;
+    check_crc(npy, entry, path);
+  }
+  NamedArray array{std::move(located.name), located.layout.shape, {}};
+  array.values.resize(static_cast<size_t>(located.layout.element_count));
   // Guarded because memcpy from an empty vector's null data() is undefined, even for 0 bytes.
-  if (data_bytes > 0) std::memcpy(array.values.data(), npy.data() + header_offset + header_size, data_bytes);
+  if (!array.values.empty()) {
+    std::memcpy(array.values.data(), npy.data() + located.layout.data_offset, array.values.size() * sizeof(float));
+  }
   return array;
 }
 
@@ -566,46 +659,18 @@ void write_npz(const std::string& path, std::span<const NamedArray> arrays) {
   file.commit();
 }
 
-std::vector<NamedArray> read_npz(const std::string& path) {
+std::vector<NamedArray> read_npz(const std::string& path, const ArrayCheck& check) {
   const std::vector<unsigned char> bytes = read_file_bytes(path);
-  std::vector<NamedArray> arrays;
-  for (const DirectoryEntry& entry : read_central_directory(bytes, path)) {
-    const std::string_view zip_name = entry.zip_name;
-    if (zip_name.size() <= kNpySuffix.size() || !zip_name.ends_with(kNpySuffix)) {
-      fail_entry(path, entry.zip_name, "it is not a .npy file (its name does not end in \".npy\")");
-    }
-    if (entry.flags & kFlagEncrypted) fail_entry(path, entry.zip_name, "it is encrypted");
-    if (entry.compressed_size == kZip64Marker || entry.uncompressed_size == kZip64Marker ||
-        entry.local_header_offset == kZip64Marker) {
-      fail_entry(path, entry.zip_name, "it is a zip64 entry (over 4 GiB), which kiln does not read");
-    }
-
-    const std::span<const unsigned char> data = stored_data(bytes, entry, path);
-    std::vector<unsigned char> inflated;
-    std::span<const unsigned char> npy;
-    if (entry.method == kMethodStored) {
-      if (entry.compressed_size != entry.uncompressed_size) {
-        fail_entry(path, entry.zip_name, "it is stored uncompressed, yet its two sizes in the zip directory differ");
-      }
-      npy = data;
-    } else if (entry.method == kMethodDeflated) {
-      inflated = inflate_entry(data, entry, path);
-      npy = inflated;
-    } else {
-      fail_entry(path, entry.zip_name,
-                 "it is compressed with zip method " + std::to_string(entry.method) +
-                     "; kiln reads stored (0) and deflated (8) entries, as numpy writes");
-    }
-
-    const uint32_t actual_crc = static_cast<uint32_t>(crc32_z(0, npy.data(), npy.size()));
-    if (actual_crc != entry.crc) {
-      fail_entry(path, entry.zip_name,
-                 "its CRC-32 is " + hex32(actual_crc) + " but the zip directory records " + hex32(entry.crc) +
-                     ", so the data is corrupt");
-    }
-    std::string name{zip_name.substr(0, zip_name.size() - kNpySuffix.size())};
-    arrays.push_back(parse_npy(npy, std::move(name), entry, path));
+  const std::vector<DirectoryEntry> entries = read_central_directory(bytes, path);
+  // Every entry's name, type and shape first, so a file that is not what the caller expects is
+  // refused before any of its arrays is inflated or copied.
+  std::vector<LocatedEntry> located;
+  for (const DirectoryEntry& entry : entries) {
+    located.push_back(locate_entry(bytes, entry, path));
+    if (check) check(located.back().name, located.back().layout.shape);
   }
+  std::vector<NamedArray> arrays;
+  for (LocatedEntry& entry : located) arrays.push_back(read_entry(entry, path));
   return arrays;
 }
 

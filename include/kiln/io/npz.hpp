@@ -8,6 +8,7 @@
 
 #include "kiln/tensor.hpp"
 
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ void write_npz(const std::string& path, std::span<const NamedArray> arrays);
 // Reads every array of an .npz written by write_npz, numpy.savez or numpy.savez_compressed,
 // in file order, names without ".npy". Anything kiln cannot hold (another dtype, Fortran
 // order) or a damaged archive (truncated, bad CRC) is a FileError naming the path and entry.
-std::vector<NamedArray> read_npz(const std::string& path);
+// `check`, if given, sees every array's name and shape before any array's data is inflated or
+// copied, and may throw to refuse the file: a file that is not what the caller expects then costs
+// no more memory than its own bytes. Sizes in the file are checked against the file's length
+// (and, for deflated entries, against what deflate can pack) before anything is allocated.
+using ArrayCheck = std::function<void(const std::string& name, const Shape& shape)>;
+std::vector<NamedArray> read_npz(const std::string& path, const ArrayCheck& check = {});
 
 }  // namespace kiln::io
