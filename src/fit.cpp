@@ -199,11 +199,12 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       input_wait += std::chrono::steady_clock::now() - wait_start;
       if (!batch) break;
       for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
-      const double batch_loss = train_on_batch(batch->x, batch->y);
-      if (!std::isfinite(batch_loss)) {
-        throw ValueError("the loss became " + std::to_string(batch_loss) + " at epoch " + std::to_string(epoch + 1) +
-                         ", step " + std::to_string(step + 1) + ": try a lower learning rate, or check the data for NaN");
+      const StepResult result = train_step(batch->x, batch->y);
+      if (!result.applied) {
+        throw ValueError("at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + ", " +
+                         non_finite_step_message(result.loss));
       }
+      const double batch_loss = result.loss;
       // Keras shows running means over the epoch so far, each batch weighted by its size.
       loss_sum += batch_loss * static_cast<double>(batch->x.rows());
       samples_seen += batch->x.rows();

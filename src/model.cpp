@@ -5,9 +5,12 @@
 #include "kiln/denormals.hpp"
 #include "kiln/error.hpp"
 #include "kiln/io/npz.hpp"
+#include "kiln/parallel.hpp"
 #include "kiln/random.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstring>
 #include <iomanip>
 #include <map>
@@ -276,7 +279,37 @@ const Tensor& Sequential::forward(const Tensor& x, bool training) {
 }
 
 // forward -> loss and its gradient -> backward, last layer first -> one optimizer step over the arena
-double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
+namespace {
+
+constexpr uint32_t kExponentBits = 0x7F800000u;
+
+// The largest exponent field among the values. NaN and the infinities, and only they, have every
+// exponent bit set. An integer max vectorises (a float sum would need -ffast-math's reordering).
+uint32_t highest_exponent(const float* values, int64_t count) {
+  uint32_t highest = 0;
+  for (int64_t i = 0; i < count; ++i) highest = std::max(highest, std::bit_cast<uint32_t>(values[i]) & kExponentBits);
+  return highest;
+}
+
+// True if no value is NaN or infinite. Checked in 16 tiles on the team: the arena's gradients were
+// just written by all its threads, and one core reading them all would wait on the others' caches.
+bool all_finite(std::span<const float> values) {
+  constexpr int64_t kTiles = 16;
+  const auto n = static_cast<int64_t>(values.size());
+  const int64_t tiles = n >= kParallelMinElements ? kTiles : 1;
+  std::array<uint32_t, kTiles> highest{};
+  parallel_tiles(tiles, [&](int64_t first_tile, int64_t end_tile) {
+    for (int64_t tile = first_tile; tile < end_tile; ++tile) {
+      const int64_t begin = tile * n / tiles, end = (tile + 1) * n / tiles;
+      highest[static_cast<size_t>(tile)] = highest_exponent(values.data() + begin, end - begin);
+    }
+  });
+  return *std::max_element(highest.begin(), highest.end()) != kExponentBits;
+}
+
+}  // namespace
+
+Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y) {
   check_compiled("train_on_batch");
   const DenormalsFlushedToZero flush_denormals;
   const Tensor& prediction = forward(x, /*training=*/true);
@@ -289,9 +322,25 @@ double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
   const Tensor* gradient = fused ? &last.backward_from_preactivation(loss_gradient_) : &last.backward(loss_gradient_);
   for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
 
+  // A NaN or infinite loss or gradient would spread into every weight it touches: such a step
+  // is not applied, so whoever catches the error still holds the model as it was.
+  if (!std::isfinite(loss_value) || !all_finite(parameter_gradients_)) return {loss_value, false};
   (*optimizer_)->apply(parameter_values_, parameter_gradients_);
   for (Shared<Metric>& metric : metrics_) metric->update(prediction, y);
-  return loss_value;
+  return {loss_value, true};
+}
+
+std::string Sequential::non_finite_step_message(double loss_value) const {
+  const std::string what = std::isfinite(loss_value) ? "a gradient was NaN or infinite (the loss was " + std::to_string(loss_value) + ")"
+                                                     : "the loss was " + std::to_string(loss_value);
+  return what + ", so the step was not applied and model '" + name_ +
+         "' keeps its weights from before it. Check the data for NaN or infinite values, or try a lower learning rate";
+}
+
+double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
+  const StepResult step = train_step(x, y);
+  if (!step.applied) throw ValueError("train_on_batch: " + non_finite_step_message(step.loss));
+  return step.loss;
 }
 
 // ---- weights -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // errors a user meets first (shapes, compile order, labels).
 #include <doctest/doctest.h>
 
+#include "error_message.hpp"
 #include "stream_capture.hpp"
 
 #include <kiln/kiln.hpp>
@@ -16,6 +17,8 @@ using namespace kiln;
 
 namespace {
 
+using kiln::testing::contains;
+using kiln::testing::error_message;
 using kiln::testing::StreamCapture;
 
 // Two interleaved spirals, one per class: not linearly separable, so passing needs the hidden
@@ -271,7 +274,46 @@ TEST_CASE("a loss that becomes NaN stops fit with a clear error") {
   Sequential model({layers::Dense(1, Activation::Linear, 2)});
   model.compile(optimizers::SGD(), losses::MeanSquaredError());
   CHECK_THROWS_WITH_AS(model.fit(x, y, {.batch_size = 4, .verbose = 0}),
-                       doctest::Contains("the loss became nan at epoch 1, step 1"), ValueError);
+                       doctest::Contains("at epoch 1, step 1, the loss was nan, so the step was not applied"), ValueError);
+}
+
+TEST_CASE("a step whose loss or gradients are not finite leaves weights, optimizer and metrics as they were") {
+  const Tensor good_x(Shape{4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}), y(Shape{4}, {0, 1, 0, 1});
+  Tensor nan_x = good_x, infinite_x = good_x;
+  nan_x.at(1, 1) = NAN;
+  infinite_x.at(2, 0) = INFINITY;
+  const auto make_model = [] {
+    set_random_seed(21);
+    Sequential model({layers::Dense(3, Activation::ReLU, 2), layers::Dense(2, Activation::Softmax)});
+    model.compile(optimizers::Adam(0.01f), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
+    return model;
+  };
+  Sequential model = make_model(), twin = make_model();
+  model.train_on_batch(good_x, y);
+  const std::vector<float> before = model.get_weights();
+  for (const Tensor* bad : {&nan_x, &infinite_x}) {
+    const std::string message = error_message<ValueError>([&] { model.train_on_batch(*bad, y); });
+    CHECK(contains(message, "was not applied"));
+    CHECK(model.get_weights() == before);
+  }
+  // The refused steps left no trace: the next good step matches a twin that never saw them,
+  // Adam's moments and step counter included.
+  twin.train_on_batch(good_x, y);
+  model.train_on_batch(good_x, y);
+  twin.train_on_batch(good_x, y);
+  CHECK(model.get_weights() == twin.get_weights());
+  CHECK(model.optimizer().iterations() == twin.optimizer().iterations());
+
+  // In fit, the batches before the bad one are trained, and the bad one is not.
+  Tensor x_with_bad_batch(Shape{8, 2});
+  for (int64_t i = 0; i < 8; ++i) {
+    for (int64_t f = 0; f < 2; ++f) x_with_bad_batch.at(i, f) = (i < 4 ? good_x : nan_x).at(i % 4, f);
+  }
+  const Tensor y8(Shape{8}, {0, 1, 0, 1, 0, 1, 0, 1});
+  Sequential fitted = make_model(), first_batch_only = make_model();
+  CHECK_THROWS_AS(fitted.fit(x_with_bad_batch, y8, {.batch_size = 4, .verbose = 0, .shuffle = false}), ValueError);
+  first_batch_only.fit(good_x, y, {.batch_size = 4, .verbose = 0, .shuffle = false});
+  CHECK(fitted.get_weights() == first_batch_only.get_weights());
 }
 
 TEST_CASE("summary prints Keras's table with names, output shapes and counts") {

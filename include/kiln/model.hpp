@@ -91,7 +91,8 @@ class Sequential {
   Tensor predict(const data::Dataset<Tensor>& batches);
 
   // One optimisation step on one batch; returns the batch's loss. Allocates nothing once the
-  // buffers have seen a batch of this size.
+  // buffers have seen a batch of this size. A step whose loss or gradients are NaN or infinite
+  // is not applied: ValueError, and the weights, optimizer state and metrics are as before.
   double train_on_batch(const Tensor& x, const Tensor& y);
 
   // The forward pass alone (inference mode); the result is owned by the last layer.
@@ -123,6 +124,15 @@ class Sequential {
     int64_t begin = 0, end = 0;
     int64_t size() const { return end - begin; }
   };
+
+  // train_on_batch's work: `applied` is false, and nothing changed, when the loss or a gradient
+  // was not finite.
+  struct StepResult {
+    double loss = 0.0;
+    bool applied = false;
+  };
+  StepResult train_step(const Tensor& x, const Tensor& y);
+  std::string non_finite_step_message(double loss_value) const;
 
   // One epoch's batches: each call gives the next, or nullptr at the end.
   using BatchSource = std::function<const LabeledData*()>;
