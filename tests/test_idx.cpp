@@ -54,6 +54,11 @@ void write_plain(const std::string& path, const Bytes& bytes) {
   file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+Bytes read_file_for_test(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
 void write_gzip(const std::string& path, const Bytes& bytes) {
   gzFile file = gzopen(path.c_str(), "wb");
   REQUIRE(file != nullptr);
@@ -179,6 +184,29 @@ TEST_CASE("idx: malformed files are FileErrors naming the file and what is wrong
     const std::string message = file_error_message([&] { read_idx(gzip_path); });
     CHECK(contains(message, gzip_path));
     CHECK(contains(message, "truncated"));
+  }
+  SUBCASE("a gzip file without its trailer, or with a wrong CRC") {
+    const std::string gzip_path = path + ".gz";
+    for (const int cut : {8, 4, 1}) {
+      CAPTURE(cut);
+      write_gzip(gzip_path, make_idx({10, 2, 2}, counting_bytes(40)));
+      std::filesystem::resize_file(gzip_path, std::filesystem::file_size(gzip_path) - static_cast<uintmax_t>(cut));
+      const std::string message = file_error_message([&] { read_idx(gzip_path); });
+      CHECK(contains(message, gzip_path));
+      CHECK(contains(message, "ends before its checksum"));
+    }
+    write_gzip(gzip_path, make_idx({10, 2, 2}, counting_bytes(40)));
+    Bytes bytes = read_file_for_test(gzip_path);
+    bytes[bytes.size() - 8] ^= 0xFF;  // the CRC-32's first byte
+    write_plain(gzip_path, bytes);
+    CHECK(contains(file_error_message([&] { read_idx(gzip_path); }), "incorrect data check"));
+  }
+  SUBCASE("a folder where the file should be") {
+    std::filesystem::create_directory(path);
+    const std::string message = file_error_message([&] { read_idx(path); });
+    CHECK(contains(message, path));
+    CHECK(contains(message, "is a folder"));
+    CHECK_FALSE(contains(message, "gzip"));
   }
   SUBCASE("bytes after the data") {
     write_plain(path, make_idx({2, 3, 3}, Bytes(20)));

@@ -150,6 +150,10 @@ std::string find_idx_file(const std::string& dir, const std::string& name) {
 }
 
 IdxArray read_idx(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    throw FileError("cannot read IDX file '" + path + "': it is a folder, not a file");
+  }
   // gzopen reads plain files too: it looks for the gzip magic and passes other bytes through.
   errno = 0;
   GzFilePtr file(gzopen(path.c_str(), "rb"));
