@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdio>
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -312,9 +313,20 @@ int seats_for_this_thread() {
 
 }  // namespace
 
+int max_team_threads() { return 4 * available_cores(); }
+
+int64_t max_pipeline_threads() { return std::max<int64_t>(64, 8 * int64_t{available_cores()}); }
+
+int64_t capped_thread_count(int64_t asked, int64_t most, const std::string& what) {
+  if (asked <= most) return asked;
+  std::cerr << "Warning: " << what << " asked for " << asked << " threads; using " << most << ", the most kiln starts on "
+            << available_cores() << (available_cores() == 1 ? " core" : " cores") << " (more would only take turns on them)\n";
+  return most;
+}
+
 void set_num_threads(int threads) {
   if (threads < 0) throw ValueError("the thread count must be at least 1 (or 0: follow the machine), got " + std::to_string(threads));
-  pinned_threads = threads;
+  pinned_threads = static_cast<int>(capped_thread_count(threads, max_team_threads(), "set_num_threads"));
 }
 
 int num_threads() { return pinned_threads > 0 ? pinned_threads : available_cores(); }

@@ -7,7 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include "stream_capture.hpp"
+
 #include <atomic>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -16,6 +19,7 @@
 namespace {
 
 using namespace kiln;
+using kiln::testing::StreamCapture;
 
 // Runs a loop of `tiles` tiles and returns how many times each tile ran.
 std::vector<int> tile_counts(int64_t tiles) {
@@ -105,4 +109,20 @@ TEST_CASE("set_num_threads pins the team for the calling thread only, 0 unpins i
   CHECK(num_threads() == available_cores());
   CHECK(available_cores() >= 1);
   set_num_threads(2);
+}
+
+TEST_CASE("thread counts beyond what a machine can use are capped, with a warning that says so") {
+  StreamCapture capture(std::cerr);
+  set_num_threads(100000);
+  CHECK(num_threads() == max_team_threads());
+  CHECK(max_team_threads() == 4 * available_cores());
+  CHECK(capture.text().find("set_num_threads asked for 100000 threads; using " + std::to_string(max_team_threads())) !=
+        std::string::npos);
+  std::atomic<int64_t> tiles_run{0};
+  parallel_tiles(64, [&](int64_t first, int64_t end) { tiles_run += end - first; });  // the capped team runs
+  CHECK(tiles_run == 64);
+  set_num_threads(2);
+  CHECK(capped_thread_count(5, 8, "x") == 5);
+  CHECK(capped_thread_count(9, 8, "x") == 8);
+  CHECK(max_pipeline_threads() >= 64);
 }

@@ -8,9 +8,12 @@
 
 #include <kiln/kiln.hpp>
 
+#include "stream_capture.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -21,6 +24,7 @@
 using namespace kiln;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using kiln::testing::StreamCapture;
 
 namespace {
 
@@ -721,4 +725,16 @@ TEST_CASE("an exception in a Sequence's get(i) surfaces with its position") {
     CHECK(delivered == collect(data::range(6)));
     CHECK(sequence->epochs_ended == 0);
   }
+}
+
+TEST_CASE("map's num_parallel_calls beyond what a machine can use is capped, with a warning") {
+  StreamCapture capture(std::cerr);
+  const auto doubled = data::range(200).map([](int64_t v) { return 2 * v; }, 100000);
+  data::Iteration<int64_t> iteration = doubled.iterate();
+  int64_t expected = 0;
+  while (std::optional<int64_t> value = iteration.next()) CHECK(*value == 2 * expected++);
+  CHECK(expected == 200);
+  CHECK(iteration.statistics().front().parallelism == max_pipeline_threads());
+  CHECK(capture.text().find("map: num_parallel_calls asked for 100000 threads; using " +
+                            std::to_string(max_pipeline_threads())) != std::string::npos);
 }

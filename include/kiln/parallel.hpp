@@ -14,18 +14,28 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 namespace kiln {
 
 // Pins the team to `threads` threads for loops started by the calling thread (other threads keep
-// their own setting). Without it, or after set_num_threads(0), the team uses every core this
+// their own setting); at most max_team_threads(), with a warning above it. Without it, or after set_num_threads(0), the team uses every core this
 // process may run on, fewer while other processes or kiln's pipeline threads are using some.
 void set_num_threads(int threads);
 // The most threads the calling thread's loops use: the pinned count, or the cores it may use.
 int num_threads();
 // The cores this process may run on (its CPU affinity).
 int available_cores();
+
+// The most threads kiln starts for one purpose. More team threads than cores only take turns on
+// them (1000 ran 140 times slower than 2), and tens of thousands exhaust the system's threads.
+// A pipeline stage may want more threads than cores when its work waits (a network disk), so it
+// gets more room. Asking for more gets the most, and a warning on stderr saying so.
+int max_team_threads();          // 4 per core
+int64_t max_pipeline_threads();  // 8 per core, and at least 64
+// `asked`, or `most` with a warning naming `what` ("map: num_parallel_calls") when asked is more.
+int64_t capped_thread_count(int64_t asked, int64_t most, const std::string& what);
 
 // Below this many elements an element-wise loop runs on one thread.
 inline constexpr int64_t kParallelMinElements = 1 << 15;

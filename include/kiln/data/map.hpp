@@ -37,6 +37,9 @@ class MapNode : public Node<Out> {
     if (num_parallel_calls < 1 && num_parallel_calls != AUTOTUNE) {
       throw ValueError("map: num_parallel_calls must be at least 1, or AUTOTUNE, got " + std::to_string(num_parallel_calls));
     }
+    if (num_parallel_calls != AUTOTUNE) {
+      num_parallel_calls_ = capped_thread_count(num_parallel_calls, max_pipeline_threads(), "map: num_parallel_calls");
+    }
   }
 
   std::unique_ptr<Iterator<Out>> make_iterator(IterationContext& context) const override {
