@@ -4,7 +4,10 @@
 #include "kiln/error.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 namespace kiln {
 
@@ -54,12 +57,52 @@ std::string Shape::keras_str() const {
   return text + ")";
 }
 
+namespace {
+
+std::string byte_count_text(double bytes) {
+  char text[32];
+  if (bytes >= 1e9) {
+    std::snprintf(text, sizeof text, "%.1f GB", bytes / 1e9);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f MB", bytes / 1e6);
+  }
+  return text;
+}
+
+}  // namespace
+
+void* allocate_cache_lines(size_t bytes) {
+  try {
+    return ::operator new(bytes, std::align_val_t{64});
+  } catch (const std::bad_alloc&) {
+    throw ResourceError("out of memory: " + byte_count_text(static_cast<double>(bytes)) + " could not be allocated");
+  }
+}
+
+namespace {
+
+// Runs `allocate` (which sizes a tensor's storage), so that a size the machine cannot hold is a
+// ResourceError naming the tensor's shape.
+template <class Allocate>
+void allocate_for(const Shape& shape, const Allocate& allocate) {
+  try {
+    allocate();
+  } catch (const ResourceError&) {
+    throw ResourceError("out of memory: a tensor of shape " + shape.str() + " needs " +
+                        byte_count_text(static_cast<double>(shape.element_count()) * sizeof(float)));
+  } catch (const std::length_error&) {
+    throw ResourceError("a tensor of shape " + shape.str() + " is larger than this machine can address");
+  }
+}
+
+}  // namespace
+
 bool operator==(const Shape& a, const Shape& b) {
   return a.rank_ == b.rank_ && std::equal(a.dims_.begin(), a.dims_.begin() + a.rank_, b.dims_.begin());
 }
 
-Tensor::Tensor(const Shape& shape, float fill)
-    : shape_(shape), storage_(static_cast<size_t>(shape.element_count()), fill) {
+Tensor::Tensor(const Shape& shape, float fill) : shape_(shape) {
+  allocate_for(shape, [&] { storage_.assign(static_cast<size_t>(shape.element_count()), fill); });
   own_storage();
 }
 
@@ -75,7 +118,7 @@ Tensor::Tensor(const Shape& shape, std::vector<float> values) : shape_(shape) {
 Tensor Tensor::uninitialized(const Shape& shape) {
   Tensor tensor;
   tensor.shape_ = shape;
-  tensor.storage_.resize(static_cast<size_t>(shape.element_count()));  // default-initialised: unset
+  allocate_for(shape, [&] { tensor.storage_.resize(static_cast<size_t>(shape.element_count())); });  // left unset
   tensor.own_storage();
   return tensor;
 }
@@ -111,8 +154,8 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
 void Tensor::resize(const Shape& shape) {
   if (is_view()) storage_.assign(data_, data_ + size_);  // the viewed values become this tensor's
   const size_t old_size = storage_.size(), new_size = static_cast<size_t>(shape.element_count());
+  allocate_for(shape, [&] { storage_.resize(new_size); });
   shape_ = shape;
-  storage_.resize(new_size);
   if (new_size > old_size) std::fill(storage_.begin() + static_cast<std::ptrdiff_t>(old_size), storage_.end(), 0.0f);
   own_storage();
 }

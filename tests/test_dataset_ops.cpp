@@ -823,3 +823,9 @@ TEST_CASE("statistics of repeat() stay bounded however many repetitions run") {
   CHECK(count == 2000);
   CHECK(iteration.statistics().size() <= 3);  // take, repeat, range
 }
+
+TEST_CASE("batch sizes far beyond the data are legal and allocate only for the data") {
+  CHECK(elements_of(data::range(10).batch(4'000'000'000)) == "[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]");
+  CHECK(collect(data::from_tensor_slices(numbered(3, 2)).batch(4'000'000'000)).front().shape() == Shape{3, 2});
+  CHECK(elements_of(data::range(10).batch(4'000'000'000, /*drop_remainder=*/true)) == "[]");
+}

@@ -20,6 +20,7 @@ namespace {
 using kiln::testing::contains;
 
 using kiln::Shape;
+using kiln::ResourceError;
 using kiln::ShapeError;
 using kiln::Tensor;
 
@@ -257,4 +258,25 @@ TEST_CASE("Tensor: matrix() is a row-major [rows, row_size] view over the same s
   CHECK(flat.cols() == 6);
   CHECK(flat(1, 0) == 6.0f);
   CHECK(flat(0, 5) == 5.0f);
+}
+
+TEST_CASE("a tensor too large for the machine is a ResourceError naming its shape, not std::bad_alloc") {
+  // 12 TB: more than any machine these tests run on, and than the sanitizers' allocators allow.
+  const Shape huge{1'000'000, 1'000'000, 3};
+  const auto message_of = [](const auto& make) -> std::string {
+    try {
+      make();
+    } catch (const ResourceError& error) {
+      return error.what();
+    }
+    return "";
+  };
+  const std::string message = message_of([&] { Tensor too_large(huge); });
+  CHECK(message.find("1000000x1000000x3") != std::string::npos);
+  CHECK(message.find("12000.0 GB") != std::string::npos);
+  CHECK(message_of([&] { Tensor::uninitialized(huge); }) == message);
+  Tensor small(Shape{2, 2}, 1.0f);
+  CHECK(message_of([&] { small.resize(huge); }) == message);
+  CHECK(small.shape() == Shape{2, 2});  // a failed resize leaves the tensor as it was
+  CHECK(small[3] == 1.0f);
 }

@@ -34,4 +34,11 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// Memory (or threads) the machine cannot give: a tensor, batch or image too large to hold. The
+// message names what was being made and its size.
+class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace kiln

@@ -50,6 +50,9 @@ class Shape {
 // Storage aligned to 64 bytes (a cache line, and the widest vector load), fixed here rather than
 // taken from Eigen's allocator, whose alignment depends on each translation unit's -march flags:
 // a program built without -march=native must be able to free a tensor kiln allocated.
+// Allocation failures are ResourceErrors (not std::bad_alloc) naming the size asked for.
+void* allocate_cache_lines(size_t bytes);
+
 template <class T>
 struct CacheLineAllocator {
   using value_type = T;
@@ -57,8 +60,8 @@ struct CacheLineAllocator {
   CacheLineAllocator() = default;
   template <class U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT: allocators convert implicitly
-  T* allocate(size_t count) { return static_cast<T*>(::operator new(count * sizeof(T), kAlignment)); }
-  void deallocate(T* pointer, size_t) { ::operator delete(pointer, kAlignment); }
+  T* allocate(size_t count) { return static_cast<T*>(allocate_cache_lines(count * sizeof(T))); }
+  void deallocate(T* pointer, size_t) { ::operator delete(pointer, std::align_val_t{64}); }
   // A growing vector default-initialises its new elements: floats are left unset rather than
   // zeroed, so a buffer that is about to be overwritten whole is not written twice. Whoever
   // promises zeros (Tensor::resize, resize(n, 0.0f)) writes them.

@@ -57,7 +57,8 @@ class BatchNode : public Node<BatchOf<T>> {
         }
       }
       std::vector<T> elements;
-      elements.reserve(static_cast<size_t>(batch_size_));
+      // batch(4'000'000'000) over ten elements is legal: reserve what is likely, grow past it.
+      elements.reserve(static_cast<size_t>(std::min<int64_t>(batch_size_, kReserveElements)));
       input_->next_many(batch_size_, elements);
       if (elements.empty()) return std::nullopt;
       if (drop_remainder_ && static_cast<int64_t>(elements.size()) < batch_size_) return std::nullopt;
@@ -66,6 +67,7 @@ class BatchNode : public Node<BatchOf<T>> {
     }
 
    private:
+    static constexpr int64_t kReserveElements = 1024;
     std::unique_ptr<Iterator<T>> input_;
     int64_t batch_size_;
     bool drop_remainder_;
