@@ -28,6 +28,10 @@ int resolve_verbose(int verbose) {
 // ---- fit -----------------------------------------------------------------------------------------
 
 void Sequential::check_fit_options(const FitOptions& options) const {
+  if (options.epochs < 0) throw ValueError("epochs must be at least 0, got " + std::to_string(options.epochs));
+  if (options.initial_epoch < 0) {
+    throw ValueError("initial_epoch must be at least 0, got " + std::to_string(options.initial_epoch));
+  }
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
   if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
     throw ValueError("validation_split must be in [0, 1), got " + std::to_string(options.validation_split));
@@ -211,6 +215,11 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       logs["loss"] = loss_sum / static_cast<double>(samples_seen);
       for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
       for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
+    }
+    if (samples_seen == 0 && epoch == options.initial_epoch) {
+      // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"
+      // on nothing would be a silent mistake (an empty folder, a filter that keeps nothing).
+      throw ValueError("fit: the training data gave no batches in the first epoch; is the dataset empty?");
     }
     const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     logs["input_wait"] = epoch_seconds > 0 ? input_wait.count() / epoch_seconds : 0.0;

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -828,4 +829,16 @@ TEST_CASE("batch sizes far beyond the data are legal and allocate only for the d
   CHECK(elements_of(data::range(10).batch(4'000'000'000)) == "[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]");
   CHECK(collect(data::from_tensor_slices(numbered(3, 2)).batch(4'000'000'000)).front().shape() == Shape{3, 2});
   CHECK(elements_of(data::range(10).batch(4'000'000'000, /*drop_remainder=*/true)) == "[]");
+}
+
+TEST_CASE("range counts without overflow at the ends of int64, and refuses more than int64 can count") {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  CHECK(data::range(kMax - 2, kMax, 5).cardinality() == 1);
+  CHECK(elements_of(data::range(kMax - 2, kMax, 5)) == "[" + std::to_string(kMax - 2) + "]");
+  CHECK(elements_of(data::range(kMin + 1, kMin, -7)) == "[" + std::to_string(kMin + 1) + "]");
+  CHECK(data::range(kMin, kMax, int64_t{1} << 62).cardinality() == 4);
+  CHECK(elements_of(data::range(kMin, kMax, int64_t{1} << 62)) ==
+        "[" + std::to_string(kMin) + ", " + std::to_string(kMin / 2) + ", 0, " + std::to_string(kMax / 2 + 1) + "]");
+  const std::string message = error_message<ValueError>([&] { data::range(kMin, kMax); });
+  CHECK(contains(message, "more than 2^63 - 1 elements"));
 }

@@ -275,3 +275,19 @@ TEST_CASE("an exception in the training pipeline leaves fit as a PipelineError, 
   CHECK(std::isfinite(history.history.at("loss").back()));
   CHECK(thread_count() == threads_before);
 }
+
+TEST_CASE("fit refuses negative epochs and initial_epoch, and a dataset that gives no batches") {
+  const LabeledData data = three_classes(30);
+  const auto batches = data::from_tensor_slices(data.x, data.y).batch(16);
+  Sequential model = fresh_model(31);
+  const std::vector<float> before = model.get_weights();
+  CHECK_THROWS_WITH_AS(model.fit(batches, {.epochs = -1, .verbose = 0}), doctest::Contains("epochs must be at least 0, got -1"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(model.fit(batches, {.epochs = 2, .verbose = 0, .initial_epoch = -3}),
+                       doctest::Contains("initial_epoch must be at least 0, got -3"), ValueError);
+  const auto nothing = data::from_tensor_slices(data.x, data.y).filter([](const LabeledData&) { return false; }).batch(16);
+  CHECK_THROWS_WITH_AS(model.fit(nothing, {.epochs = 2, .verbose = 0}), doctest::Contains("is the dataset empty?"), ValueError);
+  CHECK(model.get_weights() == before);
+  // epochs == initial_epoch trains nothing, as in Keras, and is not an error.
+  CHECK(model.fit(batches, {.epochs = 1, .verbose = 0, .initial_epoch = 1}).epoch.empty());
+}
