@@ -12,6 +12,8 @@
 
 #include <kiln/kiln.hpp>
 
+#include <limits>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -93,7 +95,7 @@ int run(int argc, char** argv) {
   if (out_dir.empty()) throw apps::ArgumentError("--out DIR is required: the folder to write train/ and test/ into");
   const std::string format = arguments.text("format");
   if (format != "png" && format != "jpg" && format != "bmp") throw apps::ArgumentError("--format must be png, jpg or bmp, got '" + format + "'");
-  const int64_t limit = arguments.has("limit") ? arguments.integer("limit") : 0;
+  const int64_t limit = arguments.has("limit") ? arguments.integer_in("limit", 1, std::numeric_limits<int64_t>::max()) : 0;
   if (arguments.has("limit") && limit < 1) throw apps::ArgumentError("--limit needs a positive number");
   const std::vector<std::string> class_names = class_names_from_flag(arguments.text("class-names"));
 

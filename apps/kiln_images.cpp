@@ -22,6 +22,8 @@
 namespace {
 
 constexpr const char* kProgram = "kiln-images";
+// A 4096x4096 RGB image is 200 MB as floats: a batch of larger ones would not fit in memory.
+constexpr long long kMaxImageSide = 4096;
 
 // "28" is 28x28; "180x240" is 180 high and 240 wide.
 kiln::image::ImageSize parse_image_size(const std::string& text) {
@@ -36,10 +38,11 @@ kiln::image::ImageSize parse_image_size(const std::string& text) {
       width = std::stoll(rest, &used_width);
       if (used_width != rest.size()) throw std::invalid_argument("rest");
     }
-    if (height > 0 && width > 0) return {height, width};
+    if (height > 0 && width > 0 && height <= kMaxImageSide && width <= kMaxImageSide) return {height, width};
   } catch (const std::exception&) {
   }
-  throw kiln::apps::ArgumentError("--image-size needs N or HEIGHTxWIDTH (28, 180x240), got '" + text + "'");
+  throw kiln::apps::ArgumentError("--image-size needs N or HEIGHTxWIDTH (28, 180x240), each from 1 to " +
+                                  std::to_string(kMaxImageSide) + ", got '" + text + "'");
 }
 
 struct Augmentations {
@@ -111,15 +114,15 @@ int run(int argc, char** argv) {
     }
   }
   const image::ImageSize image_size = parse_image_size(arguments.text("image-size"));
-  const int epochs = static_cast<int>(arguments.integer("epochs"));
-  const int64_t batch_size = arguments.integer("batch-size");
+  const int epochs = static_cast<int>(arguments.integer_in("epochs", 1, apps::kMaxEpochs));
+  const int64_t batch_size = arguments.integer_in("batch-size", 1, apps::kMaxBatchSize);
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   const double validation_split = arguments.number("validation-split");
   const Augmentations augment = parse_augmentations(arguments.text("augment"));
-  if (epochs < 1 || batch_size < 1) throw apps::ArgumentError("--epochs and --batch-size must be at least 1");
+  apps::check_output_paths(arguments);
   // Decoding images takes more CPU than this small model's training (docs/images.md has the
   // figures), so by default one core is left to the pipeline's threads.
-  set_num_threads(arguments.has("threads") ? static_cast<int>(arguments.integer("threads")) : std::max(1, num_threads() - 1));
+  set_num_threads(arguments.has("threads") ? static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)) : std::max(1, num_threads() - 1));
   // The split needs a seed so its two subsets never overlap; without --seed, one is drawn and shown.
   const uint64_t seed = arguments.has("seed") ? static_cast<uint64_t>(arguments.integer("seed")) : std::random_device{}();
   if (!arguments.has("seed")) std::cout << "Seed: " << seed << " (pass --seed " << seed << " to repeat this run)\n";

@@ -38,13 +38,15 @@ int run(int argc, char** argv) {
 
   const std::string data_dir = arguments.text("data");
   if (!apps::idx_data_present(kProgram, data_dir)) return 2;
-  const int epochs = static_cast<int>(arguments.integer("epochs"));
-  const int64_t batch_size = arguments.integer("batch-size");
+  const int epochs = static_cast<int>(arguments.integer_in("epochs", 1, apps::kMaxEpochs));
+  const int64_t batch_size = arguments.integer_in("batch-size", 1, apps::kMaxBatchSize);
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
-  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer("threads")));
+  if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)));
+  apps::check_output_paths(arguments);
   if (arguments.has("seed")) set_random_seed(static_cast<uint64_t>(arguments.integer("seed")));
 
   datasets::TrainTest data = datasets::load_idx(data_dir);
+  if (data.train.x.rows() == 0) throw FileError("the training images in " + data_dir + " are an IDX set of 0 images");
   const Shape image_shape = data.train.x.shape().without_first_axis();
   std::cout << "Loaded " << data.train.x.rows() << " training and " << data.test.x.rows() << " test images of "
             << image_shape.str() << " from " << data_dir << "\n";

@@ -15,6 +15,12 @@
 
 namespace kiln::apps {
 
+// The apps' limits on their flags: far beyond any real run, but inside what an int holds and what
+// memory can take, so that a typo is a message rather than a crash or a silent wrap-around.
+inline constexpr long long kMaxEpochs = 1'000'000;
+inline constexpr long long kMaxBatchSize = 1 << 20;
+inline constexpr long long kMaxThreadsFlag = 1'000'000;  // set_num_threads caps it further, saying so
+
 class ArgumentError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -61,6 +67,15 @@ class Arguments {
     } catch (const std::exception&) {
     }
     throw ArgumentError("--" + name + " needs a whole number, got '" + value + "'");
+  }
+  // A whole number that must lie in [lowest, highest]: out of range is an ArgumentError saying so.
+  long long integer_in(const std::string& name, long long lowest, long long highest) const {
+    const long long value = integer(name);
+    if (value < lowest || value > highest) {
+      throw ArgumentError("--" + name + " must be from " + std::to_string(lowest) + " to " + std::to_string(highest) +
+                          ", got " + text(name));
+    }
+    return value;
   }
   double number(const std::string& name) const {
     const std::string value = text(name);

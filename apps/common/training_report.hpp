@@ -31,6 +31,14 @@ inline void add_output_options(Arguments& arguments) {
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
 }
 
+// Refuses --save and --history-json paths that cannot be written before training starts, not
+// after it has run for an hour.
+inline void check_output_paths(const Arguments& arguments) {
+  for (const char* flag : {"save", "history-json"}) {
+    if (const std::string path = arguments.text(flag); !path.empty()) io::check_can_write(path, std::string("--") + flag);
+  }
+}
+
 // --save PATH writes the weights; --history-json PATH the history with the final evaluation.
 inline void write_requested_files(const Arguments& arguments, Sequential& model, const History& history,
                                   const Logs& final_logs) {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Hostile flags and paths given to the apps: each must give one line naming the problem and a
+# non-zero status before any training, never a crash, a wrap-around or an hour of wasted training.
+# Usage: check_app_flags.sh BIN_DIR (where kiln-mnist and kiln-images are).
+set -uo pipefail
+bin="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+# A tiny IDX data set: 2 training and 2 test images of 2x2, and one with 0 training images.
+write_idx_set() {  # DIR IMAGE_COUNT_BYTE
+  mkdir -p "$1"
+  for split in train t10k; do
+    count="$2"; [ "$split" = t10k ] && count='\x02'
+    printf "\x00\x00\x08\x03\x00\x00\x00${count}\x00\x00\x00\x02\x00\x00\x00\x02" >"$1/$split-images-idx3-ubyte"
+    printf "\x00\x00\x08\x01\x00\x00\x00${count}" >"$1/$split-labels-idx1-ubyte"
+    if [ "$count" = '\x02' ]; then
+      printf '\x00\x10\x20\x30\x40\x50\x60\x70' >>"$1/$split-images-idx3-ubyte"
+      printf '\x01\x02' >>"$1/$split-labels-idx1-ubyte"
+    fi
+  done
+}
+write_idx_set "$work/tiny" '\x02'
+write_idx_set "$work/empty" '\x00'
+mkdir -p "$work/folder-for-file" && cp "$work"/tiny/* "$work/folder-for-file/" && rm "$work/folder-for-file/train-images-idx3-ubyte" && mkdir "$work/folder-for-file/train-images-idx3-ubyte"
+
+# expect STATUS TEXT -- COMMAND...: the command exits with STATUS and its stderr contains TEXT,
+# and (for failures) its stdout shows no epoch was trained.
+expect() {
+  local status="$1" text="$2"; shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" != "$status" ] || ! grep -qF -- "$text" "$work/err" || { [ "$status" != 0 ] && grep -q "Epoch 1/" "$work/out"; }; then
+    echo "FAILED: $* (status $got, expected $status and stderr with '$text')"
+    sed 's/^/  stderr: /' "$work/err" | head -5
+    failures=$((failures + 1))
+  else
+    echo "ok: $*"
+  fi
+}
+
+mnist=("$bin/kiln-mnist" --data "$work/tiny" --seed 1)
+expect 2 "--epochs must be from 1 to 1000000, got -1" -- "${mnist[@]}" --epochs -1
+expect 2 "--epochs must be from 1 to 1000000, got 4294967297" -- "${mnist[@]}" --epochs 4294967297
+expect 2 "--batch-size must be from 1 to 1048576, got 99999999999" -- "${mnist[@]}" --batch-size 99999999999
+expect 2 "--threads must be from 1 to 1000000, got 0" -- "${mnist[@]}" --threads 0
+expect 1 "the folder '$work/no/such' does not exist" -- "${mnist[@]}" --save "$work/no/such/model.npz"
+expect 1 "--history-json '$work/tiny' is a folder" -- "${mnist[@]}" --history-json "$work/tiny"
+expect 1 "an IDX set of 0 images" -- "$bin/kiln-mnist" --data "$work/empty"
+expect 1 "it is a folder, not a file" -- "$bin/kiln-mnist" --data "$work/folder-for-file"
+expect 0 "set_num_threads asked for 100000 threads; using" -- "${mnist[@]}" --epochs 1 --threads 100000
+expect 2 "each from 1 to 4096, got '100000'" -- "$bin/kiln-images" --data "$work" --image-size 100000
+
+[ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
