@@ -11,6 +11,8 @@
 
 #include "error_message.hpp"
 
+#include <zlib.h>
+
 #include <cmath>
 #include <set>
 #include <string>
@@ -391,4 +393,19 @@ TEST_CASE("random ops: different seeds give different results") {
   CHECK(brightened.size() == 20);
   CHECK(contrasted.size() == 20);
   CHECK(cropped.size() > 10);
+}
+
+TEST_CASE("decode_image refuses a header that declares more pixels than PIL allows, before decoding") {
+  // A PNG signature and an IHDR chunk declaring 15000x15000 RGB: 33 bytes that would ask for 2.7 GB of floats.
+  Bytes png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  const Bytes ihdr = {'I', 'H', 'D', 'R', 0, 0, 0x3A, 0x98, 0, 0, 0x3A, 0x98, 8, 2, 0, 0, 0};
+  png.insert(png.end(), {0, 0, 0, 13});
+  png.insert(png.end(), ihdr.begin(), ihdr.end());
+  const uint32_t crc = static_cast<uint32_t>(crc32(0, ihdr.data(), static_cast<uInt>(ihdr.size())));
+  png.insert(png.end(), {static_cast<uint8_t>(crc >> 24), static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 8),
+                         static_cast<uint8_t>(crc)});
+  const std::string message = error_message<FileError>([&] { kiln::image::decode_image(png, {.source = "bomb.png"}); });
+  CHECK(contains(message, "bomb.png"));
+  CHECK(contains(message, "15000x15000"));
+  CHECK(contains(message, "decompression bomb"));
 }

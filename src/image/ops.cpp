@@ -234,6 +234,10 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return bytes;
 }
 
+namespace {
+constexpr int64_t kMaxImagePixels = 2 * 89'478'485;  // PIL's DecompressionBombError threshold
+}  // namespace
+
 Tensor decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   if (options.channels < 0 || options.channels > 4) {
     throw ValueError("decode_image: channels must be 0 (as stored), 1, 2, 3 or 4, got " + std::to_string(options.channels));
@@ -250,6 +254,14 @@ Tensor decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options
     throw FileError("cannot decode " + source + ": the " + format_name(format) + " data is truncated");
   }
   int width = 0, height = 0, stored_channels = 0;
+  // The header's size, checked before stb allocates for it: a few hundred bytes of PNG can
+  // declare a 15000x15000 image (a decompression bomb). PIL, behind Keras's image loading, refuses
+  // images over twice its MAX_IMAGE_PIXELS; so does kiln.
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels) &&
+      int64_t{width} * height > kMaxImagePixels) {
+    throw FileError("cannot decode " + source + ": it declares " + std::to_string(width) + "x" + std::to_string(height) +
+                    " pixels, more than the " + std::to_string(kMaxImagePixels) + " kiln decodes (a decompression bomb?)");
+  }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels, options.channels),
       stbi_image_free);
