@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev                    # .gz IDX files, deflated .npz entries
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
+  clang libfuzzer-14-dev        # scripts/fuzz.sh: the parsers fuzzed with libFuzzer
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(

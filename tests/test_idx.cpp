@@ -201,6 +201,13 @@ TEST_CASE("idx: malformed files are FileErrors naming the file and what is wrong
     write_plain(gzip_path, bytes);
     CHECK(contains(file_error_message([&] { read_idx(gzip_path); }), "incorrect data check"));
   }
+  SUBCASE("a header announcing more data than the file can hold is refused before reading on") {
+    write_plain(path, make_idx({60000, 2000, 2000}, Bytes(10)));  // 240 GB announced, 10 bytes there
+    CHECK(contains(file_error_message([&] { read_idx(path); }), "only 10 follow"));
+    const std::string gzip_path = path + ".gz";
+    write_gzip(gzip_path, make_idx({60000, 2000, 2000}, Bytes(10)));
+    CHECK(contains(file_error_message([&] { read_idx(gzip_path); }), "gzip bytes cannot hold that many"));
+  }
   SUBCASE("a folder where the file should be") {
     std::filesystem::create_directory(path);
     const std::string message = file_error_message([&] { read_idx(path); });

@@ -1,0 +1,13 @@
+// Fuzzes image decoding through kiln's wrapper (its own checks, then stb_image): any bytes give
+// an image tensor of the shape asked for, or a kiln::Error, nothing else.
+#include <kiln/error.hpp>
+#include <kiln/image/ops.hpp>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    const kiln::Tensor image = kiln::image::decode_image(std::span<const uint8_t>(data, size));
+    if (image.rank() != 3 || image.dim(2) < 1 || image.dim(2) > 4) __builtin_trap();
+  } catch (const kiln::Error&) {
+  }
+  return 0;
+}
