@@ -11,13 +11,13 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/setup.sh
 scripts/build.sh -DKILN_BUILD_TESTS=ON -DKILN_BUILD_APPS=ON
-(cd build && ctest --output-on-failure -j"$jobs")
+(cd build && ctest --output-on-failure -j"$jobs" -LE soak)
 
 if [ "${KILN_SKIP_SANITIZERS:-0}" != 1 ]; then
   echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address -DKILN_BUILD_APPS=OFF
   cmake --build build-asan -j"$jobs"  # the suite and the fuzz targets' replays
-  (cd build-asan && ctest --output-on-failure -j"$jobs" -E 'consumer_project|all_suites_in_one_process')
+  (cd build-asan && ctest --output-on-failure -j"$jobs" -LE soak -E 'consumer_project|all_suites_in_one_process')
 
   echo "== the pipeline suites under ThreadSanitizer"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=thread -DKILN_BUILD_APPS=OFF
