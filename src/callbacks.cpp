@@ -1,4 +1,4 @@
-// History, the progress-bar logger and EarlyStopping.
+// History, the progress-bar logger, EarlyStopping and TerminateOnNaN.
 #include "kiln/callbacks.hpp"
 
 #include "kiln/error.hpp"
@@ -66,52 +66,32 @@ void ProgbarLogger::on_epoch_end(int, const Logs& logs) {
 
 // ---- EarlyStopping -------------------------------------------------------------------------------
 
-EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
-  if (options_.mode == "max") {
-    maximize_ = true;
-  } else if (options_.mode == "min") {
-    maximize_ = false;
-  } else if (options_.mode == "auto") {
-    maximize_ = options_.monitor.find("acc") != std::string::npos || options_.monitor.find("auc") != std::string::npos;
-  } else {
-    throw ValueError("EarlyStopping mode must be 'auto', 'min' or 'max', got '" + options_.mode + "'");
-  }
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
+    : options_(std::move(options)), monitor_(options_.monitor, options_.mode, options_.min_delta, "EarlyStopping") {
   if (options_.patience < 0) throw ValueError("EarlyStopping patience must be >= 0");
-}
-
-bool EarlyStopping::is_improvement(double value, double reference) const {
-  // min_delta is a margin the value must beat, in the direction that counts as better.
-  return maximize_ ? value - options_.min_delta > reference : value + options_.min_delta < reference;
 }
 
 void EarlyStopping::on_train_begin(const Logs&) {
   wait_ = 0;
   stopped_epoch_ = 0;
   best_epoch_ = 0;
-  best_ = maximize_ ? -INFINITY : INFINITY;
+  best_ = monitor_.worst();
   best_weights_.clear();
 }
 
 void EarlyStopping::on_epoch_end(int epoch, const Logs& logs) {
-  auto found = logs.find(options_.monitor);
-  if (found == logs.end()) {
-    std::string available;
-    for (const auto& [name, value] : logs) available += (available.empty() ? "" : ", ") + name;
-    // Keras warns and carries on rather than throwing away the training done so far.
-    std::cerr << "Warning: EarlyStopping monitors '" << options_.monitor
-              << "', which fit does not report (it reports: " << available << ")\n";
-    return;
-  }
+  const std::optional<double> monitored = monitor_.read(logs);
+  if (!monitored) return;
   if (epoch < options_.start_from_epoch) return;
-  const double value = found->second;
+  const double value = *monitored;
   if (options_.restore_best_weights && best_weights_.empty()) best_weights_ = model().get_weights();
   ++wait_;
-  if (is_improvement(value, best_)) {
+  if (monitor_.improves(value, best_)) {
     best_ = value;
     best_epoch_ = epoch;
     if (options_.restore_best_weights) best_weights_ = model().get_weights();
     // Keras resets patience only when the baseline, if any, is also beaten.
-    if (!options_.has_baseline || is_improvement(value, options_.baseline)) wait_ = 0;
+    if (!options_.has_baseline || monitor_.improves(value, options_.baseline)) wait_ = 0;
     return;
   }
   if (wait_ >= options_.patience && epoch > 0) {
@@ -130,6 +110,15 @@ void EarlyStopping::on_train_end(const Logs&) {
     }
     model().set_weights(best_weights_);
   }
+}
+
+// ---- TerminateOnNaN ------------------------------------------------------------------------------
+
+void TerminateOnNaN::on_train_batch_end(int64_t step, const Logs& logs) {
+  const auto loss = logs.find("loss");
+  if (loss == logs.end() || std::isfinite(loss->second)) return;
+  std::cout << "Batch " << step << ": Invalid loss, terminating training\n";
+  model().stop_training = true;
 }
 
 }  // namespace callbacks

@@ -194,7 +194,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
     std::chrono::duration<double> input_wait{0};
     BatchSource next_batch = start_epoch();
     double loss_sum = 0.0;
-    int64_t samples_seen = 0;
+    int64_t samples_seen = 0, batches_seen = 0;
     for (int64_t step = 0;; ++step) {
       // The time spent getting a batch is time the model was not training: if it is a large share
       // of the epoch, training is input-bound (prefetch, or a faster pipeline, would help).
@@ -202,11 +202,19 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       const LabeledData* batch = next_batch();
       input_wait += std::chrono::steady_clock::now() - wait_start;
       if (!batch) break;
+      ++batches_seen;
       for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
       const StepResult result = train_step(batch->x, batch->y);
       if (!result.applied) {
-        throw ValueError("at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + ", " +
-                         non_finite_step_message(result.loss));
+        // The step was not applied. A callback such as TerminateOnNaN may end training here, as
+        // Keras lets it; otherwise the caller hears of it.
+        logs["loss"] = std::isfinite(result.loss) ? NAN : result.loss;
+        for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
+        if (!stop_training) {
+          throw ValueError("at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + ", " +
+                           non_finite_step_message(result.loss));
+        }
+        break;
       }
       const double batch_loss = result.loss;
       // Keras shows running means over the epoch so far, each batch weighted by its size.
@@ -216,7 +224,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
       for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
     }
-    if (samples_seen == 0 && epoch == options.initial_epoch) {
+    if (batches_seen == 0 && epoch == options.initial_epoch) {
       // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"
       // on nothing would be a silent mistake (an empty folder, a filter that keeps nothing).
       throw ValueError("fit: the training data gave no batches in the first epoch; is the dataset empty?");

@@ -75,8 +75,13 @@ void update_by_lines(int64_t n, int64_t slot_bytes, const LineUpdate& update) {
 
 }  // namespace
 
-Optimizer::Optimizer(float learning_rate) : learning_rate_(learning_rate) {
-  if (!(learning_rate > 0.0f)) throw ValueError("the learning rate must be positive, got " + std::to_string(learning_rate));
+Optimizer::Optimizer(LearningRate learning_rate) : learning_rate_(std::move(learning_rate)) {}
+
+void Optimizer::set_learning_rate(float learning_rate) {
+  if (learning_rate_.is_schedule()) {
+    throw ValueError(name() + ": its learning rate comes from a schedule, so it cannot be set; change the schedule instead");
+  }
+  learning_rate_ = LearningRate(learning_rate);
 }
 
 void Optimizer::resize_slots(Slot& slot, size_t size) {
@@ -85,8 +90,8 @@ void Optimizer::resize_slots(Slot& slot, size_t size) {
 
 namespace optimizers {
 
-Adam::Adam(float learning_rate, float beta_1, float beta_2, float epsilon)
-    : Optimizer(learning_rate), beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon) {
+Adam::Adam(LearningRate learning_rate, float beta_1, float beta_2, float epsilon)
+    : Optimizer(std::move(learning_rate)), beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon) {
   if (!(beta_1 >= 0.0f && beta_1 < 1.0f) || !(beta_2 >= 0.0f && beta_2 < 1.0f)) {
     throw ValueError("Adam's beta_1 and beta_2 must be in [0, 1)");
   }
@@ -95,9 +100,10 @@ Adam::Adam(float learning_rate, float beta_1, float beta_2, float epsilon)
 void Adam::apply(std::span<float> values, std::span<const float> gradients) {
   resize_slots(first_moment_, values.size());
   resize_slots(second_moment_, values.size());
+  const float learning_rate = learning_rate_.at(iterations_);
   ++iterations_;
   const double t = static_cast<double>(iterations_);
-  const float step_size = static_cast<float>(learning_rate_ * std::sqrt(1.0 - std::pow(beta_2_, t)) /
+  const float step_size = static_cast<float>(learning_rate * std::sqrt(1.0 - std::pow(beta_2_, t)) /
                                              (1.0 - std::pow(beta_1_, t)));
   const int64_t n = static_cast<int64_t>(values.size());
   float* w = values.data();
@@ -124,17 +130,17 @@ void Adam::apply(std::span<float> values, std::span<const float> gradients) {
   });
 }
 
-SGD::SGD(float learning_rate, float momentum, bool nesterov)
-    : Optimizer(learning_rate), momentum_(momentum), nesterov_(nesterov) {
+SGD::SGD(LearningRate learning_rate, float momentum, bool nesterov)
+    : Optimizer(std::move(learning_rate)), momentum_(momentum), nesterov_(nesterov) {
   if (!(momentum >= 0.0f && momentum <= 1.0f)) throw ValueError("SGD's momentum must be in [0, 1]");
 }
 
 void SGD::apply(std::span<float> values, std::span<const float> gradients) {
+  const float lr = learning_rate_.at(iterations_), momentum = momentum_;
   ++iterations_;
   const int64_t n = static_cast<int64_t>(values.size());
   float* w = values.data();
   const float* g = gradients.data();
-  const float lr = learning_rate_, momentum = momentum_;
   if (momentum == 0.0f) {
     for_each_share(n, n >= kParallelMinElements, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) w[i] -= lr * g[i];

@@ -1,4 +1,6 @@
-// kiln/callbacks.hpp — hooks into fit(): History, the progress bar, EarlyStopping.
+// kiln/callbacks.hpp — hooks into fit(): History, the progress bar, EarlyStopping, TerminateOnNaN.
+// More in callbacks/: ModelCheckpoint, CSVLogger, LearningRateScheduler, ReduceLROnPlateau,
+// LambdaCallback.
 //
 // fit() calls every callback on the training thread, in the order given, at the start and end of
 // training, of each epoch and of each batch, passing the running logs ("loss", "accuracy", and
@@ -7,6 +9,7 @@
 // printed from 1, as in Keras.
 #pragma once
 
+#include "kiln/callbacks/monitor.hpp"
 #include "kiln/logs.hpp"
 
 #include <cstdint>
@@ -45,6 +48,10 @@ class Callback {
  protected:
   Sequential& model() const;
   const TrainingParams& params() const { return params_; }
+  // Adds an entry to the logs fit() is passing round, so the callbacks after this one, the
+  // progress bar and History see it (Keras's callbacks add "learning_rate" so). fit's logs are
+  // its own, changeable object; they reach callbacks as const only so that reading is the rule.
+  static void add_to_logs(const Logs& logs, const std::string& key, double value) { const_cast<Logs&>(logs)[key] = value; }
 
  private:
   Sequential* model_ = nullptr;
@@ -110,15 +117,21 @@ class EarlyStopping : public Callback {
   int best_epoch() const { return best_epoch_; }
 
  private:
-  bool is_improvement(double value, double reference) const;
-
   EarlyStoppingOptions options_;
-  bool maximize_ = false;
+  Monitor monitor_;
   int wait_ = 0;
   int stopped_epoch_ = 0;
   int best_epoch_ = 0;
   double best_ = 0.0;
   std::vector<float> best_weights_;
+};
+
+// Ends training at the first batch whose loss is NaN or infinite, printing Keras's
+// "Batch N: Invalid loss, terminating training"; fit then returns the history so far instead of
+// throwing. Either way that batch's step is not applied (see Sequential::train_on_batch).
+class TerminateOnNaN : public Callback {
+ public:
+  void on_train_batch_end(int64_t step, const Logs& logs) override;
 };
 
 }  // namespace callbacks

@@ -3,6 +3,12 @@
 
 #include "kiln/activations.hpp"
 #include "kiln/callbacks.hpp"
+#include "kiln/callbacks/csv_logger.hpp"
+#include "kiln/callbacks/lambda_callback.hpp"
+#include "kiln/callbacks/learning_rate.hpp"
+#include "kiln/callbacks/model_checkpoint.hpp"
+#include "kiln/callbacks/monitor.hpp"
+#include "kiln/callbacks/python_format.hpp"
 #include "kiln/data/dataset.hpp"
 #include "kiln/data/sequence.hpp"
 #include "kiln/denormals.hpp"
@@ -27,6 +33,7 @@
 #include "kiln/parallel.hpp"
 #include "kiln/progress_bar.hpp"
 #include "kiln/random.hpp"
+#include "kiln/schedules.hpp"
 #include "kiln/tensor.hpp"
 
 namespace kiln {

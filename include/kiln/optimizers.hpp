@@ -2,10 +2,12 @@
 //
 // The model keeps every parameter and gradient in two contiguous arrays, so an optimizer step is
 // one vectorised loop over all of them, shared out to the team, with its slot variables (Adam's moments,
-// SGD's velocity) in arrays of the same length. Runs on the training thread. Large slots are
+// SGD's velocity) in arrays of the same length. The learning rate is a number or a schedule
+// (schedules.hpp). Runs on the training thread. Large slots are
 // written past the caches (see optimizers.cpp for why).
 #pragma once
 
+#include "kiln/schedules.hpp"
 #include "kiln/tensor.hpp"
 
 #include <cstdint>
@@ -27,18 +29,21 @@ class Optimizer {
   // One step: values -= update(gradients). Slots are created on the first call.
   virtual void apply(std::span<float> values, std::span<const float> gradients) = 0;
 
-  float learning_rate() const { return learning_rate_; }
-  void set_learning_rate(float learning_rate) { learning_rate_ = learning_rate; }
+  // The rate the next update will use (a schedule's value at iterations()).
+  float learning_rate() const { return learning_rate_.at(iterations_); }
+  // For callbacks such as ReduceLROnPlateau; a ValueError when a schedule sets the rate, as in Keras.
+  void set_learning_rate(float learning_rate);
+  bool has_schedule() const { return learning_rate_.is_schedule(); }
   int64_t iterations() const { return iterations_; }
 
  protected:
   // One float per parameter, starting on a cache line (the streaming stores need whole lines).
   using Slot = std::vector<float, CacheLineAllocator<float>>;
 
-  explicit Optimizer(float learning_rate);
+  explicit Optimizer(LearningRate learning_rate);
   void resize_slots(Slot& slot, size_t size);  // zero-filled on first use
 
-  float learning_rate_;
+  LearningRate learning_rate_;
   int64_t iterations_ = 0;
 };
 
@@ -51,7 +56,7 @@ namespace optimizers {
 //   w -= lr_t m / (sqrt(v) + epsilon)
 class Adam : public Optimizer {
  public:
-  explicit Adam(float learning_rate = 1e-3f, float beta_1 = 0.9f, float beta_2 = 0.999f, float epsilon = 1e-7f);
+  explicit Adam(LearningRate learning_rate = 1e-3f, float beta_1 = 0.9f, float beta_2 = 0.999f, float epsilon = 1e-7f);
   std::string name() const override { return "adam"; }
   void apply(std::span<float> values, std::span<const float> gradients) override;
 
@@ -65,7 +70,7 @@ class Adam : public Optimizer {
 //   momentum:     v = momentum v - lr g;  w += v            (nesterov: w += momentum v - lr g)
 class SGD : public Optimizer {
  public:
-  explicit SGD(float learning_rate = 0.01f, float momentum = 0.0f, bool nesterov = false);
+  explicit SGD(LearningRate learning_rate = 0.01f, float momentum = 0.0f, bool nesterov = false);
   std::string name() const override { return "sgd"; }
   void apply(std::span<float> values, std::span<const float> gradients) override;
 
