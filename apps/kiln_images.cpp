@@ -98,6 +98,7 @@ int run(int argc, char** argv) {
   arguments.add_switch("skip-corrupt", "skip images that cannot be decoded instead of stopping");
   arguments.add_option("threads", "N", "all cores but one", "threads for the model's math (the rest decode images)");
   apps::add_output_options(arguments);
+  apps::add_callback_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
@@ -120,6 +121,7 @@ int run(int argc, char** argv) {
   const double validation_split = arguments.number("validation-split");
   const Augmentations augment = parse_augmentations(arguments.text("augment"));
   apps::check_output_paths(arguments);
+  const std::vector<Shared<Callback>> callbacks = apps::requested_callbacks(arguments);
   // Decoding images takes more CPU than this small model's training (docs/images.md has the
   // figures), so by default one core is left to the pipeline's threads.
   set_num_threads(arguments.has("threads") ? static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)) : std::max(1, num_threads() - 1));
@@ -176,7 +178,7 @@ int run(int argc, char** argv) {
   model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
   model.summary();
 
-  FitOptions fit_options{.epochs = epochs};
+  FitOptions fit_options{.epochs = epochs, .callbacks = callbacks};
   if (validation) fit_options.validation_data = *validation;
   const History history = model.fit(train, fit_options);
 

@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   arguments.add_option("threads", "N", "all cores", "threads for the model's math");
   arguments.add_option("seed", "N", "random", "seed for weights, dropout and shuffling (same seed, same result)");
   apps::add_output_options(arguments);
+  apps::add_callback_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
@@ -43,6 +44,7 @@ int run(int argc, char** argv) {
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)));
   apps::check_output_paths(arguments);
+  const std::vector<Shared<Callback>> callbacks = apps::requested_callbacks(arguments);
   if (arguments.has("seed")) set_random_seed(static_cast<uint64_t>(arguments.integer("seed")));
 
   datasets::TrainTest data = datasets::load_idx(data_dir);
@@ -64,7 +66,7 @@ int run(int argc, char** argv) {
 
   const History history =
       model.fit(apps::training_batches(train, batch_size, /*prefetch=*/!arguments.flag("no-prefetch")),
-                {.epochs = epochs, .validation_data = apps::evaluation_batches(test, batch_size)});
+                {.epochs = epochs, .callbacks = callbacks, .validation_data = apps::evaluation_batches(test, batch_size)});
   const Logs test_logs = model.evaluate(apps::evaluation_batches(test, batch_size), {.verbose = 0});
   std::printf("Test loss: %.4f - test accuracy: %.4f\n", test_logs.at("loss"), test_logs.at("accuracy"));
   apps::print_epoch_time(history, "thread");

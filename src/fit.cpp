@@ -6,6 +6,7 @@
 
 #include "kiln/denormals.hpp"
 #include "kiln/error.hpp"
+#include "kiln/interrupt.hpp"
 #include "kiln/progress_bar.hpp"
 #include "kiln/random.hpp"
 
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <numeric>
 
 namespace kiln {
@@ -172,6 +174,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
   const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
+  const StopOnInterrupt stop_on_interrupt;  // Ctrl-C: stop after this batch (interrupt.hpp)
   History history;
   callbacks::ProgbarLogger progress_bar(std::cout);
   std::vector<Callback*> callbacks;
@@ -223,6 +226,14 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       logs["loss"] = loss_sum / static_cast<double>(samples_seen);
       for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
       for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
+      if (StopOnInterrupt::requested()) break;
+    }
+    if (StopOnInterrupt::requested()) {
+      // The epoch is not finished, so it is not ended: History keeps the whole epochs only.
+      std::cerr << "\nInterrupted: training stopped after batch " << batches_seen << " of epoch " << epoch + 1
+                << " (press Ctrl-C again to abort at once)\n";
+      stop_training = true;
+      break;
     }
     if (batches_seen == 0 && epoch == options.initial_epoch) {
       // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"

@@ -9,6 +9,7 @@
 #include "stream_capture.hpp"
 #include "temporary_directory.hpp"
 
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace kiln;
 using kiln::testing::contains;
@@ -221,4 +226,76 @@ TEST_CASE("LambdaCallback calls the functions it was given, and skips the ones i
   CHECK(epochs_begun == std::vector<int>{0, 1});
   CHECK(epoch_ends == 2);
   CHECK(batch_ends == 8);
+}
+
+namespace {
+
+// SIGINT's default action for the scope (doctest installs a handler of its own, and fit takes
+// over SIGINT only from the default, as in a plain program).
+class DefaultInterruptAction {
+ public:
+  DefaultInterruptAction() {
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &saved_);
+  }
+  ~DefaultInterruptAction() { sigaction(SIGINT, &saved_, nullptr); }
+
+ private:
+  struct sigaction saved_ {};
+};
+
+}  // namespace
+
+TEST_CASE("Ctrl-C during fit stops after the current batch, runs on_train_end, and returns the finished epochs") {
+  const DefaultInterruptAction default_action;
+  Tiny tiny, twin;
+  bool train_ended = false;
+  int epoch_now = 0;
+  StreamCapture err(std::cerr);
+  const History history = tiny.fit({callbacks::LambdaCallback({
+                                       .on_epoch_begin = [&](int epoch, const Logs&) { epoch_now = epoch; },
+                                       .on_train_batch_end =
+                                           [&](int64_t batch, const Logs&) {
+                                             if (epoch_now == 1 && batch == 1) std::raise(SIGINT);  // one Ctrl-C
+                                           },
+                                       .on_train_end = [&](const Logs&) { train_ended = true; },
+                                   })},
+                                   5);
+  CHECK(history.epoch == std::vector<int>{0});  // epoch 2 was cut short, so it is not in the history
+  CHECK(train_ended);
+  CHECK(contains(err.text(), "Interrupted: training stopped after batch 2 of epoch 2"));
+  // The weights are those after one epoch and two batches.
+  twin.fit({}, 1);
+  twin.model.fit(Tensor(twin.x.slice_rows(0, 8)), Tensor(twin.y.slice_rows(0, 8)),
+                 {.batch_size = 4, .epochs = 1, .verbose = 0, .shuffle = false});
+  CHECK(tiny.model.get_weights() == twin.model.get_weights());
+  // After fit, SIGINT has its default action again.
+  struct sigaction now {};
+  sigaction(SIGINT, nullptr, &now);
+  const bool default_again = now.sa_handler == SIG_DFL;
+  CHECK(default_again);
+  // A later fit is not stopped by the earlier Ctrl-C.
+  CHECK(tiny.fit({}, 2).epoch.size() == 2);
+}
+
+TEST_CASE("a second Ctrl-C during fit ends the process at once") {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const DefaultInterruptAction default_action;
+    Tiny tiny;
+    // Two presses during one batch: the first asks fit to stop after it, the second will not wait.
+    tiny.fit({callbacks::LambdaCallback({.on_train_batch_end = [](int64_t, const Logs&) {
+               std::raise(SIGINT);
+               std::raise(SIGINT);
+             }})},
+             5);
+    ::_exit(0);  // reached only if the second Ctrl-C did not end the process
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGINT);
 }

@@ -31,6 +31,25 @@ inline void add_output_options(Arguments& arguments) {
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
 }
 
+// --early-stopping PATIENCE and --csv-log PATH, the callbacks a command line can ask for.
+inline void add_callback_options(Arguments& arguments) {
+  arguments.add_option("early-stopping", "PATIENCE", "",
+                       "stop once val_loss has not improved for PATIENCE epochs, and keep the best epoch's weights");
+  arguments.add_option("csv-log", "PATH", "", "write one CSV row of metrics per epoch, as Keras's CSVLogger");
+}
+
+// The callbacks those flags ask for, checked (a bad patience, an unwritable path) before training.
+inline std::vector<Shared<Callback>> requested_callbacks(const Arguments& arguments) {
+  std::vector<Shared<Callback>> chosen;
+  if (arguments.has("early-stopping")) {
+    const int patience = static_cast<int>(arguments.integer_in("early-stopping", 0, kMaxEpochs));
+    chosen.push_back(callbacks::EarlyStopping({.monitor = "val_loss", .patience = patience, .verbose = 1,
+                                               .restore_best_weights = true}));
+  }
+  if (const std::string path = arguments.text("csv-log"); !path.empty()) chosen.push_back(callbacks::CSVLogger(path));
+  return chosen;
+}
+
 // Refuses --save and --history-json paths that cannot be written before training starts, not
 // after it has run for an hour.
 inline void check_output_paths(const Arguments& arguments) {

@@ -17,6 +17,7 @@
 #include "kiln/gemm.hpp"
 #include "kiln/image/directory.hpp"
 #include "kiln/image/ops.hpp"
+#include "kiln/interrupt.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/npz.hpp"
 #include "kiln/layers/activation_layer.hpp"

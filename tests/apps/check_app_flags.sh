@@ -52,4 +52,17 @@ expect 1 "it is a folder, not a file" -- "$bin/kiln-mnist" --data "$work/folder-
 expect 0 "set_num_threads asked for 100000 threads; using" -- "${mnist[@]}" --epochs 1 --threads 100000
 expect 2 "each from 1 to 4096, got '100000'" -- "$bin/kiln-images" --data "$work" --image-size 100000
 
+expect 2 "--early-stopping must be from 0 to 1000000, got -1" -- "${mnist[@]}" --early-stopping -1
+expect 1 "CSVLogger '$work/no/such/log.csv': the folder" -- "${mnist[@]}" --csv-log "$work/no/such/log.csv"
+
+# The callbacks the flags ask for run: one CSV row per epoch trained, Keras's header first.
+if "${mnist[@]}" --epochs 3 --csv-log "$work/log.csv" --early-stopping 5 >"$work/out" 2>"$work/err" &&
+   [ "$(head -1 "$work/log.csv")" = "epoch,accuracy,input_wait,loss,val_accuracy,val_loss" ] &&
+   [ "$(wc -l <"$work/log.csv")" = 4 ]; then
+  echo "ok: --csv-log and --early-stopping"
+else
+  echo "FAILED: --csv-log and --early-stopping"; cat "$work/err" "$work/log.csv" 2>/dev/null | head -10
+  failures=$((failures + 1))
+fi
+
 [ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
