@@ -41,6 +41,13 @@ void Sequential::check_fit_options(const FitOptions& options) const {
   if (options.validation_split > 0.0 && options.validation_data) {
     throw ValueError("give either validation_split or validation_data, not both");
   }
+  if (options.validation_freq < 1) {
+    throw ValueError("validation_freq must be at least 1 (validate every that many epochs), got " +
+                     std::to_string(options.validation_freq));
+  }
+  if (options.validation_steps < 0) {
+    throw ValueError("validation_steps must be at least 0 (0: all the validation data), got " + std::to_string(options.validation_steps));
+  }
   if (options.steps_per_epoch < 0) {
     throw ValueError("steps_per_epoch must be positive (or 0 for a whole pass), got " + std::to_string(options.steps_per_epoch));
   }
@@ -105,14 +112,21 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       return &batch_;
     };
   };
-  std::function<Logs()> validate;
+  Validation validate;
+  const int64_t validation_steps = options.validation_steps;
   if (validation_data && validation_data->arrays) {
     const LabeledData& v = *validation_data->arrays;
-    validate = [&] { return evaluate_batches(row_batches(v.x, v.y, {0, v.x.rows()}, batch_size), 0, 0); };
+    validate = [&](const std::vector<Callback*>& callbacks) {
+      return evaluate_batches(row_batches(v.x, v.y, {0, v.x.rows()}, batch_size), 0, 0, callbacks, validation_steps);
+    };
   } else if (validation_data) {
-    validate = [&] { return evaluate(*validation_data->dataset, {.verbose = 0}); };
+    validate = [&](const std::vector<Callback*>& callbacks) {
+      return evaluate_dataset(*validation_data->dataset, 0, callbacks, validation_steps);
+    };
   } else if (validation_rows.size() > 0) {
-    validate = [&] { return evaluate_batches(row_batches(x, y, validation_rows, batch_size), 0, 0); };
+    validate = [&](const std::vector<Callback*>& callbacks) {
+      return evaluate_batches(row_batches(x, y, validation_rows, batch_size), 0, 0, callbacks, validation_steps);
+    };
   }
   return train(start_epoch, (train_count + batch_size - 1) / batch_size, validate, options);
 }
@@ -155,12 +169,13 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
       return &*current;
     };
   };
-  std::function<Logs()> validate;
+  Validation validate;
   if (options.validation_data) {
     const ValidationData& v = *options.validation_data;
-    validate = [&] {
-      if (v.dataset) return evaluate(*v.dataset, {.verbose = 0});
-      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, {0, v.arrays->x.rows()}, options.batch_size), 0, 0);
+    validate = [&](const std::vector<Callback*>& callbacks) {
+      if (v.dataset) return evaluate_dataset(*v.dataset, 0, callbacks, options.validation_steps);
+      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, {0, v.arrays->x.rows()}, options.batch_size), 0, 0,
+                              callbacks, options.validation_steps);
     };
   }
   const int64_t steps = steps_per_epoch > 0 ? steps_per_epoch : (cardinality >= 0 ? cardinality : 0);
@@ -169,7 +184,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
 
 // The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
 History Sequential::train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
-                          const std::function<Logs()>& validate, const FitOptions& options) {
+                          const Validation& validate, const FitOptions& options) {
   const int verbose = resolve_verbose(options.verbose);
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
@@ -242,8 +257,10 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
     }
     const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     logs["input_wait"] = epoch_seconds > 0 ? input_wait.count() / epoch_seconds : 0.0;
-    if (validate) {
-      for (const auto& [metric_name, value] : validate()) logs["val_" + metric_name] = value;
+    // Keras validates every validation_freq-th epoch, counting from 1, with fit's callbacks'
+    // on_test_* hooks.
+    if (validate && (epoch + 1) % options.validation_freq == 0) {
+      for (const auto& [metric_name, value] : validate(callbacks)) logs["val_" + metric_name] = value;
     }
     for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
   }
@@ -254,29 +271,69 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
 
 // ---- evaluate and predict ------------------------------------------------------------------------
 
+namespace {
+
+// The callbacks given to evaluate or predict, attached to the model for the call.
+class AttachedCallbacks {
+ public:
+  AttachedCallbacks(const std::vector<Shared<Callback>>& callbacks, Sequential* model) {
+    for (const Shared<Callback>& callback : callbacks) {
+      callback->set_model(model);
+      list_.push_back(callback.get());
+    }
+  }
+  ~AttachedCallbacks() {
+    for (Callback* callback : list_) callback->set_model(nullptr);
+  }
+  AttachedCallbacks(const AttachedCallbacks&) = delete;
+  AttachedCallbacks& operator=(const AttachedCallbacks&) = delete;
+  const std::vector<Callback*>& list() const { return list_; }
+
+ private:
+  std::vector<Callback*> list_;
+};
+
+}  // namespace
+
 Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options) {
   check_compiled("evaluate");
   check_pair(x, y);
   build_from_data(x, "x");
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
-  const int64_t steps = (x.rows() + options.batch_size - 1) / options.batch_size;
-  return evaluate_batches(row_batches(x, y, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose));
+  if (options.steps < 0) throw ValueError("steps must be at least 0 (0: all the data), got " + std::to_string(options.steps));
+  int64_t steps = (x.rows() + options.batch_size - 1) / options.batch_size;
+  if (options.steps > 0) steps = std::min(steps, options.steps);
+  const AttachedCallbacks callbacks(options.callbacks, this);
+  return evaluate_batches(row_batches(x, y, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose),
+                          callbacks.list(), options.steps);
 }
 
 Logs Sequential::evaluate(const data::Dataset<LabeledData>& batches, const EvaluateOptions& options) {
   check_compiled("evaluate");
+  if (options.steps < 0) throw ValueError("steps must be at least 0 (0: all the data), got " + std::to_string(options.steps));
+  const AttachedCallbacks callbacks(options.callbacks, this);
+  return evaluate_dataset(batches, resolve_verbose(options.verbose), callbacks.list(), options.steps);
+}
+
+Logs Sequential::evaluate_dataset(const data::Dataset<LabeledData>& batches, int verbose, const std::vector<Callback*>& callbacks,
+                                  int64_t step_limit) {
+  const int64_t cardinality = batches.cardinality();
+  if (cardinality == data::kInfiniteCardinality && step_limit == 0) {
+    throw ValueError("evaluate: the dataset repeats forever; take() a part of it, or give steps");
+  }
   data::Iteration<LabeledData> iteration(batches.node());
   std::optional<LabeledData> current;
   BatchSource next_batch = [&]() -> const LabeledData* {
     current = iteration.next();
     return current ? &*current : nullptr;
   };
-  const int64_t cardinality = batches.cardinality();
-  if (cardinality == data::kInfiniteCardinality) throw ValueError("evaluate: the dataset repeats forever; take() a part of it");
-  return evaluate_batches(next_batch, cardinality >= 0 ? cardinality : 0, resolve_verbose(options.verbose));
+  int64_t steps = cardinality >= 0 ? cardinality : 0;
+  if (step_limit > 0) steps = steps > 0 ? std::min(steps, step_limit) : step_limit;
+  return evaluate_batches(next_batch, steps, verbose, callbacks, step_limit);
 }
 
-Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, int verbose) {
+Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, int verbose, const std::vector<Callback*>& callbacks,
+                                  int64_t step_limit) {
   const DenormalsFlushedToZero flush_denormals;
   const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
   Loss& loss = **loss_;
@@ -288,7 +345,11 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
   double loss_sum = 0.0;
   int64_t samples_seen = 0, step = 0;
   Logs logs;
-  while (const LabeledData* batch = next_batch()) {
+  for (Callback* callback : callbacks) callback->on_test_begin(logs);
+  while (step_limit == 0 || step < step_limit) {
+    const LabeledData* batch = next_batch();
+    if (!batch) break;
+    for (Callback* callback : callbacks) callback->on_test_batch_begin(step, logs);
     if (!built_) build_from_data(batch->x, "x");
     const Tensor& prediction = forward(batch->x, /*training=*/false);
     loss.check_targets(prediction.shape(), batch->y);
@@ -297,10 +358,12 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
     for (Shared<Metric>& metric : metrics_) metric->update(prediction, batch->y);
     logs["loss"] = loss_sum / static_cast<double>(samples_seen);
     for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
+    for (Callback* callback : callbacks) callback->on_test_batch_end(step, logs);
     ++step;
     if (bar && step < steps) bar->update(step, {logs.begin(), logs.end()});
   }
   if (bar) bar->update(step, {logs.begin(), logs.end()}, /*finalize=*/true);
+  for (Callback* callback : callbacks) callback->on_test_end(logs);
   return logs;
 }
 
@@ -309,14 +372,20 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
   const DenormalsFlushedToZero flush_denormals;
   const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
+  const AttachedCallbacks callbacks(options.callbacks, this);
   Tensor predictions(output_shape().with_batch(x.rows()));
   const int64_t output_row_size = predictions.row_size();
-  for (int64_t begin = 0; begin < x.rows(); begin += options.batch_size) {
+  const Logs no_logs;  // Keras passes the outputs here; kiln's logs hold numbers only
+  for (Callback* callback : callbacks.list()) callback->on_predict_begin(no_logs);
+  for (int64_t begin = 0, step = 0; begin < x.rows(); begin += options.batch_size, ++step) {
+    for (Callback* callback : callbacks.list()) callback->on_predict_batch_begin(step, no_logs);
     const RowRange batch{begin, std::min(begin + options.batch_size, x.rows())};
     copy_rows(x, batch, batch_.x);
     const Tensor& prediction = forward(batch_.x, /*training=*/false);
     std::memcpy(predictions.data() + begin * output_row_size, prediction.data(), sizeof(float) * static_cast<size_t>(prediction.size()));
+    for (Callback* callback : callbacks.list()) callback->on_predict_batch_end(step, no_logs);
   }
+  for (Callback* callback : callbacks.list()) callback->on_predict_end(no_logs);
   return predictions;
 }
 

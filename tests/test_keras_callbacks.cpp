@@ -299,3 +299,58 @@ TEST_CASE("a second Ctrl-C during fit ends the process at once") {
   CHECK(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGINT);
 }
+
+namespace {
+
+// Counts the evaluate and predict hooks it sees.
+class HookCounter : public Callback {
+ public:
+  int test_begins = 0, test_ends = 0, test_batches = 0, predict_begins = 0, predict_ends = 0, predict_batches = 0;
+  double last_test_loss = 0.0;
+  void on_test_begin(const Logs&) override { ++test_begins; }
+  void on_test_batch_end(int64_t, const Logs& logs) override {
+    ++test_batches;
+    last_test_loss = logs.at("loss");
+  }
+  void on_test_end(const Logs&) override { ++test_ends; }
+  void on_predict_begin(const Logs&) override { ++predict_begins; }
+  void on_predict_batch_end(int64_t, const Logs&) override { ++predict_batches; }
+  void on_predict_end(const Logs&) override { ++predict_ends; }
+};
+
+}  // namespace
+
+TEST_CASE("fit validates every validation_freq-th epoch, on validation_steps batches, with the test hooks") {
+  Tiny tiny;
+  auto counter = std::make_shared<HookCounter>();
+  const auto validation = data::from_tensor_slices(tiny.x, tiny.y).batch(4);  // 4 batches
+  const History history = tiny.model.fit(
+      data::from_tensor_slices(tiny.x, tiny.y).batch(4),
+      {.epochs = 4, .verbose = 0, .callbacks = {counter}, .validation_data = validation, .validation_freq = 2, .validation_steps = 3});
+  CHECK(history.history.at("val_loss").size() == 2);  // after epochs 2 and 4
+  CHECK(history.history.at("loss").size() == 4);
+  CHECK(counter->test_begins == 2);
+  CHECK(counter->test_ends == 2);
+  CHECK(counter->test_batches == 6);  // 3 of the 4 batches, twice
+  CHECK(counter->last_test_loss == history.history.at("val_loss").back());
+  CHECK_THROWS_AS(tiny.model.fit(tiny.x, tiny.y, {.verbose = 0, .validation_freq = 0}), ValueError);
+  CHECK_THROWS_AS(tiny.model.fit(tiny.x, tiny.y, {.verbose = 0, .validation_steps = -1}), ValueError);
+}
+
+TEST_CASE("evaluate takes steps and callbacks, predict callbacks, as Keras's do") {
+  Tiny tiny;
+  auto counter = std::make_shared<HookCounter>();
+  const Logs two_batches = tiny.model.evaluate(tiny.x, tiny.y, {.batch_size = 4, .verbose = 0, .steps = 2, .callbacks = {counter}});
+  CHECK(counter->test_batches == 2);
+  CHECK(counter->test_begins == 1);
+  const Logs first_eight = tiny.model.evaluate(Tensor(tiny.x.slice_rows(0, 8)), Tensor(tiny.y.slice_rows(0, 8)),
+                                               {.batch_size = 4, .verbose = 0});
+  CHECK(two_batches.at("loss") == first_eight.at("loss"));
+  // A dataset that repeats forever can be evaluated for a number of steps.
+  const Logs repeated = tiny.model.evaluate(data::from_tensor_slices(tiny.x, tiny.y).batch(4).repeat(), {.verbose = 0, .steps = 2});
+  CHECK(repeated.at("loss") == first_eight.at("loss"));
+  tiny.model.predict(tiny.x, {.batch_size = 5, .callbacks = {counter}});
+  CHECK(counter->predict_begins == 1);
+  CHECK(counter->predict_batches == 4);  // 16 rows in batches of 5
+  CHECK(counter->predict_ends == 1);
+}

@@ -3,7 +3,7 @@
 // LambdaCallback.
 //
 // fit() calls every callback on the training thread, in the order given, at the start and end of
-// training, of each epoch and of each batch, passing the running logs ("loss", "accuracy", and
+// training, of each epoch and of each batch (and evaluate / predict their own hooks), passing the running logs ("loss", "accuracy", and
 // at epoch end "val_loss", ...). A callback reaches the model through model() — to stop training
 // (model().stop_training = true) or to save or restore weights. Epochs are counted from 0 here and
 // printed from 1, as in Keras.
@@ -40,6 +40,16 @@ class Callback {
   virtual void on_epoch_end(int /*epoch*/, const Logs& /*logs*/) {}
   virtual void on_train_batch_begin(int64_t /*step*/, const Logs& /*logs*/) {}
   virtual void on_train_batch_end(int64_t /*step*/, const Logs& /*logs*/) {}
+  // evaluate(), and fit's validation: the running "loss" and metrics, as in training.
+  virtual void on_test_begin(const Logs& /*logs*/) {}
+  virtual void on_test_end(const Logs& /*logs*/) {}
+  virtual void on_test_batch_begin(int64_t /*step*/, const Logs& /*logs*/) {}
+  virtual void on_test_batch_end(int64_t /*step*/, const Logs& /*logs*/) {}
+  // predict() (on arrays): empty logs, where Keras passes the outputs.
+  virtual void on_predict_begin(const Logs& /*logs*/) {}
+  virtual void on_predict_end(const Logs& /*logs*/) {}
+  virtual void on_predict_batch_begin(int64_t /*step*/, const Logs& /*logs*/) {}
+  virtual void on_predict_batch_end(int64_t /*step*/, const Logs& /*logs*/) {}
 
   // Set by fit() before on_train_begin.
   void set_model(Sequential* model) { model_ = model; }

@@ -53,15 +53,20 @@ struct FitOptions {
   // Datasets only: batches per epoch. 0 runs each epoch to the end of the dataset; a positive
   // count keeps one iterator across epochs (needed for a dataset that repeats forever).
   int64_t steps_per_epoch = 0;
+  int validation_freq = 1;       // validate after every validation_freq-th epoch (counting from 1)
+  int64_t validation_steps = 0;  // validation batches per validation; 0: all of them
 };
 
 struct EvaluateOptions {
   int64_t batch_size = 32;
   int verbose = kVerboseAuto;
+  int64_t steps = 0;  // batches to evaluate; 0: all of them
+  std::vector<Shared<Callback>> callbacks;  // their on_test_* hooks run
 };
 
 struct PredictOptions {
   int64_t batch_size = 32;
+  std::vector<Shared<Callback>> callbacks;  // their on_predict_* hooks run
 };
 
 class Sequential {
@@ -136,9 +141,15 @@ class Sequential {
 
   // One epoch's batches: each call gives the next, or nullptr at the end.
   using BatchSource = std::function<const LabeledData*()>;
-  History train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
-                const std::function<Logs()>& validate, const FitOptions& options);
-  Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose);
+  // Runs the validation data through evaluate_batches with fit's callbacks.
+  using Validation = std::function<Logs(const std::vector<Callback*>& callbacks)>;
+  History train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch, const Validation& validate,
+                const FitOptions& options);
+  // steps sizes the progress bar; step_limit > 0 stops after that many batches.
+  Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose, const std::vector<Callback*>& callbacks,
+                        int64_t step_limit);
+  Logs evaluate_dataset(const data::Dataset<LabeledData>& batches, int verbose, const std::vector<Callback*>& callbacks,
+                        int64_t step_limit);
   void check_fit_options(const FitOptions& options) const;
   bool build_if_input_shape_declared();
   void build_from_data(const Tensor& x, const std::string& argument_name);
