@@ -311,13 +311,14 @@ TEST_CASE("prefetch(n) makes the next element while n finished ones wait, as tf.
 }
 
 TEST_CASE("prefetch(1) overlaps a source that waits with a consumer that works") {
-  // 20 elements, each 10 ms of waiting in the source and 10 ms of work in the consumer: 400 ms one
-  // after the other, about 210 ms overlapped. The bound is far from both.
+  // 20 elements, each 20 ms of waiting in the source and 20 ms of work in the consumer: 800 ms one
+  // after the other, about 420 ms overlapped. The bound is far from both, and sleeps that run late
+  // on a loaded machine stretch both alike.
   constexpr int kElements = 20;
   const auto source = data::from_generator<int64_t>([] {
     return data::Generator<int64_t>([next = int64_t{0}]() mutable -> std::optional<int64_t> {
       if (next == kElements) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(20ms);
       return next++;
     });
   });
@@ -325,10 +326,10 @@ TEST_CASE("prefetch(1) overlaps a source that waits with a consumer that works")
   int64_t taken = 0;
   for (int64_t element : source.prefetch(1)) {
     CHECK(element == taken++);
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(20ms);
   }
   CHECK(taken == kElements);
-  CHECK(seconds_since(start) < 0.32);
+  CHECK(seconds_since(start) < 0.64);
 }
 
 TEST_CASE("a pipeline thread keeps making elements while the model's team computes") {
