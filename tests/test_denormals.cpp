@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -40,16 +41,17 @@ bool whole_team_flushes(int threads, bool expected) {
   std::vector<int> agrees(static_cast<size_t>(threads), 0);
   std::mutex mutex;
   std::set<std::thread::id> threads_seen;
+  std::atomic<size_t> threads_counted{0};
   parallel_tiles(threads, [&](int64_t first, int64_t end) {
     {
       std::lock_guard lock(mutex);
       threads_seen.insert(std::this_thread::get_id());
+      threads_counted = threads_seen.size();
     }
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < give_up) {
-      std::lock_guard lock(mutex);
-      if (threads_seen.size() >= 2) break;
-    }
+    // Waits on the atomic, not the mutex: a thread spinning on the mutex could keep taking it
+    // back before a helper woken to insert itself gets its turn, on a loaded machine for seconds.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
     for (int64_t tile = first; tile < end; ++tile) {
       agrees[static_cast<size_t>(tile)] = denormals_flushed_to_zero() == expected && reads_denormal_as_zero() == expected;
     }

@@ -51,15 +51,17 @@ TEST_CASE("parallel_tiles shares the tiles out to more than one thread when the 
   set_num_threads(2);
   std::mutex mutex;
   std::set<std::thread::id> threads_seen;
-  // Tiles long enough (1 ms each) for a helper to wake up and take some.
-  parallel_tiles(40, [&](int64_t first, int64_t end) {
+  std::atomic<size_t> threads_counted{0};
+  // Each tile waits (up to 10 s) until a second thread has taken one: a helper that wakes late on
+  // a loaded machine then still finds tiles left to take.
+  parallel_tiles(40, [&](int64_t, int64_t) {
     {
       std::lock_guard lock(mutex);
       threads_seen.insert(std::this_thread::get_id());
+      threads_counted = threads_seen.size();
     }
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(end - first);
-    while (std::chrono::steady_clock::now() < until) {
-    }
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
   });
   CHECK(threads_seen.size() == 2);
 }

@@ -86,28 +86,20 @@ void AtomicFile::fail(const std::string& what, int error_number) const {
 
 void AtomicFile::write(const void* data, size_t size) {
   const char* bytes = static_cast<const char*>(data);
-  if (buffer_.size() + size <= kBufferSize) {
-    buffer_.insert(buffer_.end(), bytes, bytes + size);
-    return;
-  }
-  flush_buffer();
+  if (buffer_.size() + size > kBufferSize) flush_buffer();
   if (size < kBufferSize) {
     buffer_.insert(buffer_.end(), bytes, bytes + size);
-    return;
-  }
-  while (size > 0) {
-    const ssize_t written = ::write(descriptor_, bytes, size);
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) fail("writing failed", errno);
-    bytes += written;
-    size -= static_cast<size_t>(written);
+  } else {
+    write_through(bytes, size);  // large writes skip the buffer
   }
 }
 
 void AtomicFile::flush_buffer() {
-  const char* bytes = buffer_.data();
-  size_t size = buffer_.size();
-  buffer_.clear();  // before a failure can throw: the bytes are lost either way
+  write_through(buffer_.data(), buffer_.size());
+  buffer_.clear();
+}
+
+void AtomicFile::write_through(const char* bytes, size_t size) {
   while (size > 0) {
     const ssize_t written = ::write(descriptor_, bytes, size);
     if (written < 0 && errno == EINTR) continue;

@@ -42,6 +42,7 @@ class AtomicFile {
 
  private:
   void flush_buffer();
+  void write_through(const char* bytes, size_t size);  // all of it, or a FileError
   [[noreturn]] void fail(const std::string& what, int error_number) const;
 
   std::string path_, temporary_path_;
