@@ -11,6 +11,7 @@ packages=(
   libstb-dev                    # stb_image: image decoding
   doctest-dev                   # the test framework
   zlib1g-dev                    # .gz IDX files, deflated .npz entries
+  nlohmann-json3-dev            # JSON: model files' config.json, histories, benchmark results
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
   clang libfuzzer-14-dev        # scripts/fuzz.sh: the parsers fuzzed with libFuzzer

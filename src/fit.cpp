@@ -97,10 +97,14 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   std::vector<int64_t> order(static_cast<size_t>(train_count));
   std::iota(order.begin(), order.end(), int64_t{0});
   Rng shuffle_rng(next_seed());
+  int shuffled_epochs = 0;
   const int64_t batch_size = options.batch_size;
-  auto start_epoch = [&]() -> BatchSource {
-    if (options.shuffle) {
+  auto start_epoch = [&](int epoch) -> BatchSource {
+    // Epoch k's order is the (k+1)th shuffle, however many epochs this fit skipped: a run resumed
+    // from a checkpoint of epoch k visits the rows in the order the uninterrupted run did.
+    while (options.shuffle && shuffled_epochs <= epoch) {
       for (int64_t i = train_count - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(i + 1)]);
+      ++shuffled_epochs;
     }
     return [this, &x, &y, &order, batch_size, train_count, begin = int64_t{0}]() mutable -> const LabeledData* {
       if (begin >= train_count) return nullptr;
@@ -147,10 +151,11 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
   std::optional<LabeledData> current;
   const int64_t steps_per_epoch = options.steps_per_epoch;
   bool ran_out = false;
-  auto start_epoch = [&]() -> BatchSource {
+  auto start_epoch = [&](int epoch) -> BatchSource {
     if (!iteration || steps_per_epoch == 0) {
       iteration.reset();  // the previous epoch's threads stop before the next epoch's start
-      iteration = std::make_shared<data::Iteration<LabeledData>>(batches.node());
+      // Told the epoch, the pipeline's shuffles order it as they did epoch `epoch` of a run from 0.
+      iteration = std::make_shared<data::Iteration<LabeledData>>(batches.node(), static_cast<uint64_t>(epoch));
     }
     return [&, taken = int64_t{0}]() mutable -> const LabeledData* {
       if (steps_per_epoch > 0 && taken == steps_per_epoch) return nullptr;
@@ -183,7 +188,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
 }
 
 // The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
-History Sequential::train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch,
+History Sequential::train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch,
                           const Validation& validate, const FitOptions& options) {
   const int verbose = resolve_verbose(options.verbose);
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
@@ -204,13 +209,16 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
   stop_training = false;
   Logs logs;
   for (Callback* callback : callbacks) callback->on_train_begin(logs);
-  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+  // A callback that restored a backup (BackupAndRestore) moves the start, as Keras's does.
+  const int first_epoch = initial_epoch_override.value_or(options.initial_epoch);
+  initial_epoch_override.reset();
+  for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
     logs.clear();
     for (Callback* callback : callbacks) callback->on_epoch_begin(epoch, logs);
     for (Shared<Metric>& metric : metrics_) metric->reset();
     const auto epoch_start = std::chrono::steady_clock::now();
     std::chrono::duration<double> input_wait{0};
-    BatchSource next_batch = start_epoch();
+    BatchSource next_batch = start_epoch(epoch);
     double loss_sum = 0.0;
     int64_t samples_seen = 0, batches_seen = 0;
     for (int64_t step = 0;; ++step) {
@@ -250,7 +258,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
       stop_training = true;
       break;
     }
-    if (batches_seen == 0 && epoch == options.initial_epoch) {
+    if (batches_seen == 0 && epoch == first_epoch) {
       // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"
       // on nothing would be a silent mistake (an empty folder, a filter that keeps nothing).
       throw ValueError("fit: the training data gave no batches in the first epoch; is the dataset empty?");
@@ -262,6 +270,7 @@ History Sequential::train(const std::function<BatchSource()>& start_epoch, int64
     if (validate && (epoch + 1) % options.validation_freq == 0) {
       for (const auto& [metric_name, value] : validate(callbacks)) logs["val_" + metric_name] = value;
     }
+    epochs_completed_ = epoch + 1;  // before the callbacks, so a checkpoint they write records it
     for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
   }
   for (Callback* callback : callbacks) callback->on_train_end(logs);

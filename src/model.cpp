@@ -167,6 +167,11 @@ Optimizer& Sequential::optimizer() {
   return **optimizer_;
 }
 
+Loss& Sequential::loss() {
+  check_compiled("loss");
+  return **loss_;
+}
+
 Layer& Sequential::layer(const std::string& layer_name) {
   for (Shared<Layer>& layer : layers_) {
     if (layer->name() == layer_name) return *layer;
@@ -353,16 +358,20 @@ void Sequential::set_weights(std::span<const float> weights) {
   std::copy(weights.begin(), weights.end(), parameter_values_.begin());
 }
 
-void Sequential::save_weights(const std::string& path) {
-  if (!build_if_input_shape_declared()) throw Error("model '" + name_ + "' has no weights to save yet: build or fit it first");
+std::vector<io::NamedArray> Sequential::weight_arrays() const {
   std::vector<io::NamedArray> arrays;
-  for (Shared<Layer>& layer : layers_) {
+  for (const Shared<Layer>& layer : layers_) {
     for (Parameter* parameter : layer->parameters()) {
       arrays.push_back({layer->name() + "/" + parameter->name, parameter->shape,
                         std::vector<float>(parameter->value, parameter->value + parameter->size())});
     }
   }
-  io::write_npz(path, arrays);
+  return arrays;
+}
+
+void Sequential::save_weights(const std::string& path) {
+  if (!build_if_input_shape_declared()) throw Error("model '" + name_ + "' has no weights to save yet: build or fit it first");
+  io::write_npz(path, weight_arrays());
 }
 
 void Sequential::load_weights(const std::string& path) {
@@ -370,6 +379,10 @@ void Sequential::load_weights(const std::string& path) {
     throw Error("model '" + name_ + "' must be built before loading weights into it: give the first layer an input "
                 "shape, or call build(input_shape)");
   }
+  load_weight_arrays([&](const io::ArrayCheck& check) { return io::read_npz(path, check); }, path);
+}
+
+void Sequential::load_weight_arrays(const WeightReader& read, const std::string& source) {
   std::map<std::string, const Parameter*> expected;
   for (Shared<Layer>& layer : layers_) {
     for (Parameter* parameter : layer->parameters()) expected.emplace(layer->name() + "/" + parameter->name, parameter);
@@ -379,26 +392,25 @@ void Sequential::load_weights(const std::string& path) {
   const auto check = [&](const std::string& key, const Shape& shape) {
     auto found = expected.find(key);
     if (found == expected.end()) {
-      throw FileError(path + " holds an array '" + key + "' that the model '" + name_ + "' does not have");
+      throw FileError(source + " holds an array '" + key + "' that the model '" + name_ + "' does not have");
     }
     if (!(shape == found->second->shape)) {
-      throw ShapeError(path + ": '" + key + "' has shape " + shape.str() + " but the model's is " + found->second->shape.str());
+      throw ShapeError(source + ": '" + key + "' has shape " + shape.str() + " but the model's is " +
+                       found->second->shape.str());
     }
   };
   std::map<std::string, io::NamedArray> arrays;
-  for (io::NamedArray& array : io::read_npz(path, check)) arrays.emplace(array.name, std::move(array));
-  for (Shared<Layer>& layer : layers_) {
+  for (io::NamedArray& array : read(check)) arrays.emplace(array.name, std::move(array));
+  for (Shared<Layer>& layer : layers_) {  // in the model's order, so the first one missing is named
     for (Parameter* parameter : layer->parameters()) {
       const std::string key = layer->name() + "/" + parameter->name;
-      if (!arrays.contains(key)) throw FileError(path + " has no array '" + key + "' for model '" + name_ + "'");
+      if (!arrays.contains(key)) throw FileError(source + " has no array '" + key + "' for model '" + name_ + "'");
     }
   }
   // Everything checked: only now overwrite, so a bad file leaves the model as it was.
-  for (Shared<Layer>& layer : layers_) {
-    for (Parameter* parameter : layer->parameters()) {
-      const io::NamedArray& array = arrays.at(layer->name() + "/" + parameter->name);
-      std::copy(array.values.begin(), array.values.end(), parameter->value);
-    }
+  for (const auto& [key, parameter] : expected) {
+    const io::NamedArray& array = arrays.at(key);
+    std::copy(array.values.begin(), array.values.end(), parameter->value);
   }
 }
 

@@ -84,6 +84,24 @@ void Optimizer::set_learning_rate(float learning_rate) {
   learning_rate_ = LearningRate(learning_rate);
 }
 
+std::vector<Optimizer::SlotValues> Optimizer::slots() {
+  std::vector<SlotValues> result;
+  for (auto& [name, slot] : named_slots()) result.push_back({name, *slot});
+  return result;
+}
+
+void Optimizer::restore(int64_t iterations, const std::map<std::string, std::vector<float>>& slots) {
+  iterations_ = iterations;
+  for (auto& [name, slot] : named_slots()) {
+    auto found = slots.find(name);
+    if (found == slots.end()) {
+      slot->clear();
+    } else {
+      slot->assign(found->second.begin(), found->second.end());
+    }
+  }
+}
+
 void Optimizer::resize_slots(Slot& slot, size_t size) {
   if (slot.size() != size) slot.assign(size, 0.0f);
 }

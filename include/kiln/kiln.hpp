@@ -3,6 +3,7 @@
 
 #include "kiln/activations.hpp"
 #include "kiln/callbacks.hpp"
+#include "kiln/callbacks/backup_and_restore.hpp"
 #include "kiln/callbacks/csv_logger.hpp"
 #include "kiln/callbacks/lambda_callback.hpp"
 #include "kiln/callbacks/learning_rate.hpp"
@@ -20,6 +21,7 @@
 #include "kiln/interrupt.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/npz.hpp"
+#include "kiln/io/zip.hpp"
 #include "kiln/layers/activation_layer.hpp"
 #include "kiln/layers/dense.hpp"
 #include "kiln/layers/dropout.hpp"
@@ -30,6 +32,7 @@
 #include "kiln/losses.hpp"
 #include "kiln/metrics.hpp"
 #include "kiln/model.hpp"
+#include "kiln/model_file.hpp"
 #include "kiln/optimizers.hpp"
 #include "kiln/parallel.hpp"
 #include "kiln/progress_bar.hpp"

@@ -44,6 +44,7 @@ class SparseCategoricalCrossentropy : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string_view name() const override { return "sparse_categorical_crossentropy"; }
+  bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
@@ -58,6 +59,7 @@ class CategoricalCrossentropy : public Loss {
  public:
   explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string_view name() const override { return "categorical_crossentropy"; }
+  bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
@@ -72,6 +74,7 @@ class BinaryCrossentropy : public Loss {
  public:
   explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string_view name() const override { return "binary_crossentropy"; }
+  bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Sigmoid; }

@@ -31,6 +31,8 @@ class Accuracy : public Metric {
       : kind_(kind), binary_threshold_(binary_threshold) {}
 
   std::string name() const override { return "accuracy"; }
+  Kind kind() const { return kind_; }
+  float binary_threshold() const { return binary_threshold_; }
   void reset() override { correct_ = total_ = 0; }
   void update(const Tensor& y_pred, const Tensor& y_true) override;
   double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }

@@ -12,6 +12,7 @@
 
 #include "kiln/callbacks.hpp"
 #include "kiln/data/dataset.hpp"
+#include "kiln/io/npz.hpp"
 #include "kiln/layers/layer.hpp"
 #include "kiln/logs.hpp"
 #include "kiln/losses.hpp"
@@ -107,6 +108,19 @@ class Sequential {
   void save_weights(const std::string& path);
   void load_weights(const std::string& path);
 
+  // The whole model as a .kiln file: architecture, compile settings, weights, optimizer state and
+  // training progress (see model_file.hpp, whose load_model reads it back).
+  void save(const std::string& path);
+
+  // The weights as save_weights writes them, one array per parameter, in the arena's order.
+  std::vector<io::NamedArray> weight_arrays() const;
+  // Overwrites every parameter from arrays that `read` returns. `read` must call the check it is
+  // given on every array's name and shape before reading any data (as io::read_npz does); any
+  // array too many, too few or of the wrong shape is an error naming `source`, and then the
+  // weights are as they were.
+  using WeightReader = std::function<std::vector<io::NamedArray>(const io::ArrayCheck& check)>;
+  void load_weight_arrays(const WeightReader& read, const std::string& source);
+
   // The whole parameter arena, flat (for snapshots such as EarlyStopping's best weights).
   std::vector<float> get_weights() const { return {parameter_values_.begin(), parameter_values_.end()}; }
   void set_weights(std::span<const float> weights);
@@ -118,11 +132,22 @@ class Sequential {
   Layer& layer(const std::string& name);
   int64_t parameter_count() const;
   Optimizer& optimizer();
+  bool compiled() const { return optimizer_ && loss_; }
+  Loss& loss();
+  const std::vector<Shared<Metric>>& metrics() const { return metrics_; }
+
+  // Epochs trained so far, counted as fit's epoch numbers are (so with initial_epoch): fit sets it
+  // as each epoch ends, and .kiln files carry it, so a resumed run knows where to go on from.
+  int epochs_completed() const { return epochs_completed_; }
+  void set_epochs_completed(int epochs) { epochs_completed_ = epochs; }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shapes_.back(); }
 
   // Set by a callback to end fit() after the current epoch, as Keras's model.stop_training.
   bool stop_training = false;
+  // Set by a callback's on_train_begin to start fit() at this epoch instead of its initial_epoch
+  // (BackupAndRestore, after restoring a backup); fit clears it.
+  std::optional<int> initial_epoch_override;
 
  private:
   struct RowRange {
@@ -143,7 +168,7 @@ class Sequential {
   using BatchSource = std::function<const LabeledData*()>;
   // Runs the validation data through evaluate_batches with fit's callbacks.
   using Validation = std::function<Logs(const std::vector<Callback*>& callbacks)>;
-  History train(const std::function<BatchSource()>& start_epoch, int64_t steps_per_epoch, const Validation& validate,
+  History train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch, const Validation& validate,
                 const FitOptions& options);
   // steps sizes the progress bar; step_limit > 0 stops after that many batches.
   Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose, const std::vector<Callback*>& callbacks,
@@ -162,6 +187,7 @@ class Sequential {
   void plan_backward();
 
   std::string name_;
+  int epochs_completed_ = 0;
   std::vector<Shared<Layer>> layers_;
   std::vector<uint64_t> layer_seeds_;  // one per layer, drawn when the layer was added
   bool built_ = false;

@@ -11,6 +11,7 @@
 #include "kiln/tensor.hpp"
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,7 +35,20 @@ class Optimizer {
   // For callbacks such as ReduceLROnPlateau; a ValueError when a schedule sets the rate, as in Keras.
   void set_learning_rate(float learning_rate);
   bool has_schedule() const { return learning_rate_.is_schedule(); }
+  const LearningRate& learning_rate_setting() const { return learning_rate_; }
   int64_t iterations() const { return iterations_; }
+
+  // The optimizer's variables besides the weights, for whole-model files and resumed training:
+  // each slot under Keras's name ("momentum", "velocity"), one float per parameter of the arena,
+  // empty before the first step.
+  struct SlotValues {
+    std::string name;
+    std::span<const float> values;
+  };
+  std::vector<SlotValues> slots();
+  // Puts back a saved state: the step counter and each slot by name (a slot not given, or given
+  // empty, starts again at zero). The caller has checked each slot's length against the arena.
+  void restore(int64_t iterations, const std::map<std::string, std::vector<float>>& slots);
 
  protected:
   // One float per parameter, starting on a cache line (the streaming stores need whole lines).
@@ -42,6 +56,9 @@ class Optimizer {
 
   explicit Optimizer(LearningRate learning_rate);
   void resize_slots(Slot& slot, size_t size);  // zero-filled on first use
+
+  // This optimizer's slots by name; computed on each call, so a moved optimizer stays valid.
+  virtual std::vector<std::pair<std::string, Slot*>> named_slots() = 0;
 
   LearningRate learning_rate_;
   int64_t iterations_ = 0;
@@ -59,8 +76,15 @@ class Adam : public Optimizer {
   explicit Adam(LearningRate learning_rate = 1e-3f, float beta_1 = 0.9f, float beta_2 = 0.999f, float epsilon = 1e-7f);
   std::string name() const override { return "adam"; }
   void apply(std::span<float> values, std::span<const float> gradients) override;
+  float beta_1() const { return beta_1_; }
+  float beta_2() const { return beta_2_; }
+  float epsilon() const { return epsilon_; }
 
  private:
+  std::vector<std::pair<std::string, Slot*>> named_slots() override {
+    return {{"momentum", &first_moment_}, {"velocity", &second_moment_}};
+  }
+
   float beta_1_, beta_2_, epsilon_;
   Slot first_moment_, second_moment_;
 };
@@ -73,8 +97,15 @@ class SGD : public Optimizer {
   explicit SGD(LearningRate learning_rate = 0.01f, float momentum = 0.0f, bool nesterov = false);
   std::string name() const override { return "sgd"; }
   void apply(std::span<float> values, std::span<const float> gradients) override;
+  float momentum() const { return momentum_; }
+  bool nesterov() const { return nesterov_; }
 
  private:
+  std::vector<std::pair<std::string, Slot*>> named_slots() override {
+    if (momentum_ == 0.0f) return {};  // plain SGD keeps no slot, as in Keras
+    return {{"momentum", &velocity_}};
+  }
+
   float momentum_;
   bool nesterov_;
   Slot velocity_;

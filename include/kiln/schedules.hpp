@@ -35,6 +35,7 @@ class LearningRate {
   // The rate for the update made after `step` earlier ones.
   float at(int64_t step) const { return schedule_ ? static_cast<float>(schedule_->at(step)) : value_; }
   bool is_schedule() const { return schedule_ != nullptr; }
+  const LearningRateSchedule* schedule() const { return schedule_.get(); }
 
  private:
   float value_ = 0.0f;
@@ -56,6 +57,7 @@ class ExponentialDecay : public LearningRateSchedule {
   explicit ExponentialDecay(ExponentialDecayOptions options);
   double at(int64_t step) const override;
   std::string name() const override { return "ExponentialDecay"; }
+  const ExponentialDecayOptions& options() const { return options_; }
 
  private:
   ExponentialDecayOptions options_;
@@ -68,6 +70,8 @@ class PiecewiseConstantDecay : public LearningRateSchedule {
   PiecewiseConstantDecay(std::vector<int64_t> boundaries, std::vector<double> values);
   double at(int64_t step) const override;
   std::string name() const override { return "PiecewiseConstantDecay"; }
+  const std::vector<int64_t>& boundaries() const { return boundaries_; }
+  const std::vector<double>& values() const { return values_; }
 
  private:
   std::vector<int64_t> boundaries_;
@@ -91,6 +95,7 @@ class CosineDecay : public LearningRateSchedule {
   explicit CosineDecay(CosineDecayOptions options);
   double at(int64_t step) const override;
   std::string name() const override { return "CosineDecay"; }
+  const CosineDecayOptions& options() const { return options_; }
 
  private:
   CosineDecayOptions options_;

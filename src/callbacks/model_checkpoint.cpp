@@ -24,11 +24,11 @@ ModelCheckpoint::ModelCheckpoint(std::string filepath, ModelCheckpointOptions op
     : filepath_(std::move(filepath)),
       options_(std::move(options)),
       monitor_(options_.monitor, options_.mode, 0.0, "ModelCheckpoint") {
-  if (!options_.save_weights_only) {
-    throw ValueError("ModelCheckpoint: saving the whole model needs a whole-model file, which kiln does not write yet; "
-                     "pass save_weights_only = true and a path ending in \".npz\"");
+  if (!options_.save_weights_only && !filepath_.ends_with(".kiln")) {
+    throw ValueError("ModelCheckpoint: the file path must end in \".kiln\" (kiln's whole-model files), got '" +
+                     filepath_ + "'; to save the weights alone, pass save_weights_only = true and a path ending in \".npz\"");
   }
-  if (!filepath_.ends_with(".npz")) {
+  if (options_.save_weights_only && !filepath_.ends_with(".npz")) {
     throw ValueError("ModelCheckpoint: with save_weights_only, the file path must end in \".npz\" (kiln's weight files), got '" +
                      filepath_ + "'");
   }
@@ -80,7 +80,11 @@ void ModelCheckpoint::save(int epoch, std::optional<int64_t> batch, const Logs& 
   } else if (options_.verbose > 0) {
     std::cout << "\nEpoch " << epoch + 1 << ": saving model to " << path << "\n";
   }
-  model().save_weights(path);
+  if (options_.save_weights_only) {
+    model().save_weights(path);
+  } else {
+    model().save(path);
+  }
   last_saved_path_ = path;
 }
 

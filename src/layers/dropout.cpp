@@ -13,6 +13,14 @@ Dropout::Dropout(float rate) : rate_(rate) {
   }
 }
 
+void Dropout::set_random_state(const std::map<std::string, uint64_t>& state) {
+  if (!state.contains("seed") || !state.contains("step")) {
+    throw ValueError(describe() + ": a saved random state needs both 'seed' and 'step'");
+  }
+  seed_ = state.at("seed");
+  step_ = state.at("step");
+}
+
 // Training: y = x * scale, scale = 0 with probability rate, else 1 / (1 - rate).
 // Inference: y = x (the input itself is returned; nothing is copied).
 const Tensor& Dropout::forward(const Tensor& x, bool training) {

@@ -1,12 +1,12 @@
-// kiln/callbacks/model_checkpoint.hpp — ModelCheckpoint: saves the weights during fit, every
+// kiln/callbacks/model_checkpoint.hpp — ModelCheckpoint: saves the model during fit, every
 // epoch or every N batches, optionally only when a monitored value improved, with Keras's
 // arguments, defaults and messages. `filepath` is a template filled as Python's str.format:
 // "{epoch:02d}" (from 1, as printed), "{batch}", and any of the logs' names ("{val_loss:.4f}").
 // Each file is written whole or not at all (io::AtomicFile).
 //
-// Weights go to an .npz (save_weights_only = true, the path ending in ".npz"). Keras's default,
-// the whole model, needs a whole-model file, which kiln does not write yet: asking for it is a
-// ValueError that says so.
+// As Keras's default, the whole model goes to a .kiln file (model.save: architecture, weights,
+// optimizer state; the path must end in ".kiln"); with save_weights_only, the weights alone go to
+// an .npz (save_weights; the path must end in ".npz").
 #pragma once
 
 #include "kiln/callbacks.hpp"

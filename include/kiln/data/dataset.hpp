@@ -38,7 +38,9 @@ namespace kiln::data {
 template <class T>
 class Iteration {
  public:
-  Iteration(const NodePtr<T>& node) : context_(std::make_unique<IterationContext>()) {
+  // `epoch`, when the consumer counts epochs (fit does), is which epoch this is: see IterationContext.
+  explicit Iteration(const NodePtr<T>& node, uint64_t epoch = 0) : context_(std::make_unique<IterationContext>()) {
+    context_->epoch = epoch;
     iterator_ = node->make_iterator(*context_);
   }
 

@@ -26,6 +26,11 @@ inline constexpr int64_t AUTOTUNE = -1;
 // What every iterator of one running pipeline shares: its statistics and autotuner.
 struct IterationContext {
   std::shared_ptr<PipelineStats> stats = std::make_shared<PipelineStats>();
+  // The consumer's number for this epoch (fit's epoch index; 0 when nobody counts). A shuffle uses
+  // the larger of it and the number of iterations it has started, so a fit resumed at epoch k
+  // shuffles as the uninterrupted run did in epoch k, and a second fit from epoch 0 still
+  // reshuffles.
+  uint64_t epoch = 0;
 };
 
 template <class T>

@@ -40,4 +40,10 @@ void write_npz(const std::string& path, std::span<const NamedArray> arrays);
 using ArrayCheck = std::function<void(const std::string& name, const Shape& shape)>;
 std::vector<NamedArray> read_npz(const std::string& path, const ArrayCheck& check = {});
 
+// The same in memory, for an .npz inside another archive (a .kiln model file's weights). `name`
+// stands for the path in errors.
+std::vector<unsigned char> npz_bytes(std::span<const NamedArray> arrays, const std::string& name);
+std::vector<NamedArray> read_npz_bytes(std::span<const unsigned char> bytes, const std::string& name,
+                                       const ArrayCheck& check = {});
+
 }  // namespace kiln::io

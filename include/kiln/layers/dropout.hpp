@@ -16,6 +16,8 @@ class Dropout : public Layer {
   std::string type_name() const override { return "Dropout"; }
   Shape build(const Shape& input_shape) override { return input_shape; }
   void initialize(uint64_t seed) override { seed_ = seed; }
+  std::map<std::string, uint64_t> random_state() const override { return {{"seed", seed_}, {"step", step_}}; }
+  void set_random_state(const std::map<std::string, uint64_t>& state) override;
 
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;

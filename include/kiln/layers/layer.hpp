@@ -10,6 +10,7 @@
 #include "kiln/tensor.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,11 @@ class Layer {
 
   // Fills the (bound) parameters with their initial values.
   virtual void initialize(uint64_t /*seed*/) {}
+
+  // What a resumed run needs besides the weights: a random stream's seed and position, by name.
+  // .kiln files save it, so training that goes on from one draws what it would have drawn.
+  virtual std::map<std::string, uint64_t> random_state() const { return {}; }
+  virtual void set_random_state(const std::map<std::string, uint64_t>& /*state*/) {}
 
   // x: [batch, input_shape...] -> [batch, output_shape...]. The returned tensor is owned by the
   // layer (or is x itself) and stays valid until the next forward().
