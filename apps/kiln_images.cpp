@@ -178,7 +178,7 @@ int run(int argc, char** argv) {
   model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
   model.summary();
 
-  FitOptions fit_options{.epochs = epochs, .callbacks = callbacks};
+  FitOptions fit_options{.epochs = epochs, .callbacks = callbacks, .initial_epoch = apps::resume_if_requested(arguments, model)};
   if (validation) fit_options.validation_data = *validation;
   const History history = model.fit(train, fit_options);
 

@@ -63,10 +63,12 @@ int run(int argc, char** argv) {
   });
   model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
   model.summary();
+  const int initial_epoch = apps::resume_if_requested(arguments, model);
 
   const History history =
       model.fit(apps::training_batches(train, batch_size, /*prefetch=*/!arguments.flag("no-prefetch")),
-                {.epochs = epochs, .callbacks = callbacks, .validation_data = apps::evaluation_batches(test, batch_size)});
+                {.epochs = epochs, .callbacks = callbacks, .validation_data = apps::evaluation_batches(test, batch_size),
+                 .initial_epoch = initial_epoch});
   const Logs test_logs = model.evaluate(apps::evaluation_batches(test, batch_size), {.verbose = 0});
   std::printf("Test loss: %.4f - test accuracy: %.4f\n", test_logs.at("loss"), test_logs.at("accuracy"));
   apps::print_epoch_time(history, "thread");

@@ -1,5 +1,6 @@
-// apps/common/training_report.hpp — what the training apps print and write once fit is done: the
-// median epoch time, and the files their --save and --history-json flags ask for.
+// apps/common/training_report.hpp — the flags every training app shares: what it saves (--save,
+// --history-json), the callbacks a command line can ask for (--early-stopping, --csv-log,
+// --checkpoint), going on from a checkpoint (--resume), and the median epoch time it prints.
 #pragma once
 
 #include "arguments.hpp"
@@ -27,15 +28,21 @@ inline void print_epoch_time(const History& history, const std::string& thread_n
 
 // Declares the two flags write_requested_files() reads.
 inline void add_output_options(Arguments& arguments) {
-  arguments.add_option("save", "PATH", "", "write the trained weights to PATH (.npz, readable by numpy.load)");
+  arguments.add_option("save", "PATH", "",
+                       "write the trained model to PATH: the whole model if PATH ends in .kiln (kiln-predict reads "
+                       "it), else the weights (.npz, readable by numpy.load)");
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
 }
 
-// --early-stopping PATIENCE and --csv-log PATH, the callbacks a command line can ask for.
+// --early-stopping, --csv-log and --checkpoint, the callbacks a command line can ask for, and --resume.
 inline void add_callback_options(Arguments& arguments) {
   arguments.add_option("early-stopping", "PATIENCE", "",
                        "stop once val_loss has not improved for PATIENCE epochs, and keep the best epoch's weights");
   arguments.add_option("csv-log", "PATH", "", "write one CSV row of metrics per epoch, as Keras's CSVLogger");
+  arguments.add_option("checkpoint", "PATH", "", "write the whole training state to PATH (.kiln) after every epoch");
+  arguments.add_option("resume", "PATH", "",
+                       "go on from a --checkpoint file up to --epochs in all (with the first run's --seed, the "
+                       "result is the one an unstopped run gives)");
 }
 
 // The callbacks those flags ask for, checked (a bad patience, an unwritable path) before training.
@@ -47,21 +54,39 @@ inline std::vector<Shared<Callback>> requested_callbacks(const Arguments& argume
                                                .restore_best_weights = true}));
   }
   if (const std::string path = arguments.text("csv-log"); !path.empty()) chosen.push_back(callbacks::CSVLogger(path));
+  if (const std::string path = arguments.text("checkpoint"); !path.empty()) {
+    if (!path.ends_with(".kiln")) throw ArgumentError("--checkpoint needs a path ending in .kiln, got '" + path + "'");
+    chosen.push_back(callbacks::ModelCheckpoint(path));
+  }
   return chosen;
+}
+
+// --resume PATH: puts the checkpoint's training state into `model` (built and compiled as the
+// checkpointed one was) and returns the epoch to go on from: fit's initial_epoch. 0 without it.
+inline int resume_if_requested(const Arguments& arguments, Sequential& model) {
+  const std::string path = arguments.text("resume");
+  if (path.empty()) return 0;
+  restore_model(model, path);
+  std::cout << "Resumed from " << path << " after epoch " << model.epochs_completed() << "\n";
+  return model.epochs_completed();
 }
 
 // Refuses --save and --history-json paths that cannot be written before training starts, not
 // after it has run for an hour.
 inline void check_output_paths(const Arguments& arguments) {
-  for (const char* flag : {"save", "history-json"}) {
+  for (const char* flag : {"save", "history-json", "checkpoint"}) {
     if (const std::string path = arguments.text(flag); !path.empty()) io::check_can_write(path, std::string("--") + flag);
   }
 }
 
-// --save PATH writes the weights; --history-json PATH the history with the final evaluation.
+// --save PATH writes the model (.kiln) or its weights; --history-json PATH the history with the
+// final evaluation.
 inline void write_requested_files(const Arguments& arguments, Sequential& model, const History& history,
                                   const Logs& final_logs) {
-  if (const std::string path = arguments.text("save"); !path.empty()) {
+  if (const std::string path = arguments.text("save"); path.ends_with(".kiln")) {
+    model.save(path);
+    std::cout << "Saved the model to " << path << "\n";
+  } else if (!path.empty()) {
     model.save_weights(path);
     std::cout << "Saved weights to " << path << "\n";
   }

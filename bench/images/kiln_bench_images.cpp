@@ -24,6 +24,8 @@
 
 #include <kiln/kiln.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,12 +56,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
-}
-
-std::string json_number(double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.6g", value);
-  return text;
 }
 
 // The first `count` Fashion-MNIST training images as DIR/<label>/<index>.png.
@@ -216,24 +212,25 @@ int run(int argc, char** argv) {
   }
 
   if (const std::string path = arguments.text("json"); !path.empty()) {
-    std::ostringstream out;
-    out << "{\"files\": " << file_count << ", \"classes\": " << listed.class_names.size() << ", \"image_size\": " << side
-        << ", \"batch_size\": " << kBatchSize << ", \"cores\": " << std::thread::hardware_concurrency()
-        << ", \"model_threads\": " << num_threads()
-        << ", \"load_average_at_start\": " << json_number(load_at_start) << ", \"listing_s\": " << json_number(listing_seconds)
-        << ",\n\"decode_images_per_s\": {\"threads_1\": " << json_number(rate_1) << ", \"threads_2\": " << json_number(rate_2)
-        << "},\n\"epoch_s\": {\"serial_no_prefetch\": " << json_number(serial.seconds)
-        << ", \"parallel_no_prefetch\": " << json_number(parallel.seconds) << ", \"parallel_prefetch\": " << json_number(prefetched.seconds)
-        << "},\n\"input_wait\": {\"serial_no_prefetch\": " << json_number(serial.input_wait)
-        << ", \"parallel_no_prefetch\": " << json_number(parallel.input_wait)
-        << ", \"parallel_prefetch\": " << json_number(prefetched.input_wait) << "},\n\"vs_torch\": ";
-    if (torch) {
-      out << "{\"decode\": " << json_number(decode_vs_torch) << ", \"epoch\": " << json_number(epoch_vs_torch)
-          << "},\n\"torch\": " << torch->json << "}\n";
-    } else {
-      out << "null, \"torch\": null}\n";
-    }
-    io::write_file_atomically(path, out.str());
+    using Json = nlohmann::ordered_json;
+    Json document = {{"files", file_count},
+                     {"classes", listed.class_names.size()},
+                     {"image_size", side},
+                     {"batch_size", kBatchSize},
+                     {"cores", std::thread::hardware_concurrency()},
+                     {"model_threads", num_threads()},
+                     {"load_average_at_start", load_at_start},
+                     {"listing_s", listing_seconds}};
+    document["decode_images_per_s"] = {{"threads_1", rate_1}, {"threads_2", rate_2}};
+    document["epoch_s"] = {{"serial_no_prefetch", serial.seconds},
+                           {"parallel_no_prefetch", parallel.seconds},
+                           {"parallel_prefetch", prefetched.seconds}};
+    document["input_wait"] = {{"serial_no_prefetch", serial.input_wait},
+                              {"parallel_no_prefetch", parallel.input_wait},
+                              {"parallel_prefetch", prefetched.input_wait}};
+    document["vs_torch"] = torch ? Json{{"decode", decode_vs_torch}, {"epoch", epoch_vs_torch}} : Json(nullptr);
+    document["torch"] = torch ? Json::parse(torch->json) : Json(nullptr);
+    io::write_file_atomically(path, document.dump(1) + "\n");
     std::cout << "\nWrote " << path << "\n";
   }
   return 0;

@@ -19,6 +19,8 @@
 
 #include <kiln/kiln.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -138,13 +140,10 @@ int run_child(const std::string& workload, int threads, int epochs, const std::s
   auto first_batch = std::make_shared<FirstBatchClock>(launched);
   const History history = model.fit(apps::training_batches(train, batch_size, /*prefetch=*/true),
                                     {.epochs = epochs, .verbose = 0, .callbacks = {first_batch}});
-  std::ostringstream json;
-  json << "{\"epoch_s\": [";
-  for (size_t i = 0; i < history.epoch_seconds.size(); ++i) json << (i ? ", " : "") << history.epoch_seconds[i];
-  json << "], \"first_batch_s\": " << first_batch->seconds();
-  if (w1) json << ", \"test_accuracy\": " << model.evaluate(apps::evaluation_batches(test, 256), {.verbose = 0}).at("accuracy");
-  json << ", \"peak_rss_mb\": " << peak_rss_megabytes() << "}";
-  std::cout << json.str() << std::endl;
+  nlohmann::ordered_json json = {{"epoch_s", history.epoch_seconds}, {"first_batch_s", first_batch->seconds()}};
+  if (w1) json["test_accuracy"] = model.evaluate(apps::evaluation_batches(test, 256), {.verbose = 0}).at("accuracy");
+  json["peak_rss_mb"] = peak_rss_megabytes();
+  std::cout << json.dump() << std::endl;
   return 0;
 }
 
@@ -404,29 +403,22 @@ int run(int argc, char** argv) {
 
   if (const std::string path = arguments.text("markdown"); !path.empty()) io::write_file_atomically(path, table.str());
   if (const std::string path = arguments.text("json"); !path.empty()) {
-    std::ostringstream out;
-    out << "{\n";
-    for (const Row& row : rows) {
-      out << "  \"" << row.name << " (" << row.unit << ")\": {\"kiln\": " << row.kiln << ", \"torch\": " << row.torch << "},\n";
-    }
+    nlohmann::ordered_json document;
+    for (const Row& row : rows) document[row.name + " (" + row.unit + ")"] = {{"kiln", row.kiln}, {"torch", row.torch}};
     // The ratios the targets are judged by, unrounded, and the rounds the medians come from.
-    auto list = [](const std::vector<double>& values) {
-      std::ostringstream text;
-      text << "[";
-      for (size_t i = 0; i < values.size(); ++i) text << (i > 0 ? ", " : "") << values[i];
-      return text.str() + "]";
-    };
-    out << "  \"targets\": {\"w1_floor_ratio\": " << w1_floor_ratio << ", \"w1_floor_ratio_by_round\": " << list(w1_floor_ratios)
-        << ", \"w2_gemm_share\": " << w2_gemm_share << ", \"w2_gemm_share_by_round\": " << list(w2_gemm_shares)
-        << ", \"w2_thread_speedup\": " << w2_epoch_1 / w2_epoch;
+    nlohmann::ordered_json targets = {{"w1_floor_ratio", w1_floor_ratio},
+                                      {"w1_floor_ratio_by_round", w1_floor_ratios},
+                                      {"w2_gemm_share", w2_gemm_share},
+                                      {"w2_gemm_share_by_round", w2_gemm_shares},
+                                      {"w2_thread_speedup", w2_epoch_1 / w2_epoch}};
     if (have_torch) {
-      out << ", \"w1_epoch_vs_torch\": " << w1_epoch / torch_w1_figures.epoch_s
-          << ", \"w1_accuracy_points_vs_torch\": " << 100.0 * (w1.test_accuracy - torch_w1_figures.test_accuracy)
-          << ", \"w1_peak_memory_vs_torch\": " << w1.peak_rss_mb / torch_w1_figures.peak_rss_mb
-          << ", \"w2_speedup_vs_torch\": " << torch_w2_epoch / w2_epoch;
+      targets["w1_epoch_vs_torch"] = w1_epoch / torch_w1_figures.epoch_s;
+      targets["w1_accuracy_points_vs_torch"] = 100.0 * (w1.test_accuracy - torch_w1_figures.test_accuracy);
+      targets["w1_peak_memory_vs_torch"] = w1.peak_rss_mb / torch_w1_figures.peak_rss_mb;
+      targets["w2_speedup_vs_torch"] = torch_w2_epoch / w2_epoch;
     }
-    out << "}\n}\n";
-    io::write_file_atomically(path, out.str());
+    document["targets"] = std::move(targets);
+    io::write_file_atomically(path, document.dump(2) + "\n");
   }
   return 0;
 }

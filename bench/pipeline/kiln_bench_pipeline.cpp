@@ -21,6 +21,8 @@
 
 #include <kiln/kiln.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -555,61 +557,60 @@ std::vector<Target> evaluate_targets(const CaseFigures& io, const CaseFigures& c
 
 // ---- JSON ------------------------------------------------------------------------------------------
 
-std::string json_number(double value) { return format("%.6g", value); }
+using Json = nlohmann::ordered_json;
 
-std::string case_json(const CaseFigures& f, const std::string& extra) {
-  return "{\"prep_s\": " + json_number(f.prep_s) + ", \"train_s\": " + json_number(f.train_s) +
-         ", \"epoch_none_s\": " + json_number(f.epoch_none_s) + ", \"epoch_prefetch1_s\": " + json_number(f.epoch_prefetch1_s) +
-         ", \"epoch_autotune_s\": " + json_number(f.epoch_autotune_s) +
-         ", \"hidden_share_autotune\": " + json_number(f.hidden(f.epoch_autotune_s)) + extra + "}";
+Json case_json(const CaseFigures& f) {
+  return {{"prep_s", f.prep_s},
+          {"train_s", f.train_s},
+          {"epoch_none_s", f.epoch_none_s},
+          {"epoch_prefetch1_s", f.epoch_prefetch1_s},
+          {"epoch_autotune_s", f.epoch_autotune_s},
+          {"hidden_share_autotune", f.hidden(f.epoch_autotune_s)}};
 }
 
-std::string torch_json_of(const std::optional<PeerRun>& run) {
-  std::string json = run ? run->json : "null";
-  while (!json.empty() && std::isspace(static_cast<unsigned char>(json.back()))) json.pop_back();
-  return json;
-}
+Json peer_json(const std::optional<PeerRun>& run) { return run ? Json::parse(run->json) : Json(nullptr); }
 
-void write_json(const std::string& path, const std::string& header, const CaseFigures& io, const CaseFigures& cpu,
+void write_json(const std::string& path, Json document, const CaseFigures& io, const CaseFigures& cpu,
                 const std::vector<GridPoint>& grid, const BalancedFigures& balanced, const IdiomFigures& idiom,
                 const SharedFigures& shared, const std::vector<Target>& targets, const std::optional<PeerRun>& torch,
                 const std::optional<PeerRun>& torch_busy, const std::optional<PeerRun>& torch_quiet) {
-  std::string grid_json = ", \"grid\": [";
-  for (size_t i = 0; i < grid.size(); ++i) {
-    grid_json += std::string(i ? ", " : "") + "{\"prefetch\": " + std::to_string(grid[i].prefetch) +
-                 ", \"parallel\": " + std::to_string(grid[i].parallel) + ", \"epoch_s\": " + json_number(grid[i].epoch_s) + "}";
+  Json cpu_json = case_json(cpu);
+  Json grid_json = Json::array();
+  for (const GridPoint& point : grid) {
+    grid_json.push_back({{"prefetch", point.prefetch}, {"parallel", point.parallel}, {"epoch_s", point.epoch_s}});
   }
   const GridPoint best = best_of(grid);
-  grid_json += "], \"grid_best\": {\"prefetch\": " + std::to_string(best.prefetch) + ", \"parallel\": " +
-               std::to_string(best.parallel) + ", \"epoch_s\": " + json_number(best.epoch_s) +
-               "}, \"autotune_over_best\": " + json_number(cpu.epoch_autotune_s / best.epoch_s);
-  std::string targets_json = "[";
-  for (size_t i = 0; i < targets.size(); ++i) {
-    targets_json += std::string(i ? ", " : "") + "{\"target\": \"" + targets[i].description + "\", \"value\": " +
-                    json_number(targets[i].value) + ", \"limit\": " + json_number(targets[i].limit) +
-                    ", \"met\": " + (targets[i].met ? "true" : "false") + "}";
+  cpu_json["grid"] = std::move(grid_json);
+  cpu_json["grid_best"] = {{"prefetch", best.prefetch}, {"parallel", best.parallel}, {"epoch_s", best.epoch_s}};
+  cpu_json["autotune_over_best"] = cpu.epoch_autotune_s / best.epoch_s;
+  Json targets_json = Json::array();
+  for (const Target& target : targets) {
+    targets_json.push_back(
+        {{"target", target.description}, {"value", target.value}, {"limit", target.limit}, {"met", target.met}});
   }
-  targets_json += "]";
-  const std::string balanced_json =
-      "{\"wait_s\": " + json_number(balanced.wait_s) + ", \"prep_s\": " + json_number(balanced.prep_s) + ", \"train_s\": " +
-      json_number(balanced.train_s) + ", \"epoch_none_s\": " + json_number(balanced.epoch_none_s) + ", \"epoch_prefetch1_s\": " +
-      json_number(balanced.epoch_prefetch1_s) + ", \"epoch_prefetch2_s\": " + json_number(balanced.epoch_prefetch2_s) +
-      ", \"epoch_autotune_s\": " + json_number(balanced.epoch_autotune_s) + ", \"hidden_share_prefetch1\": " +
-      json_number(balanced.hidden(balanced.epoch_prefetch1_s)) + ", \"hidden_share_prefetch2\": " +
-      json_number(balanced.hidden(balanced.epoch_prefetch2_s)) + ", \"hidden_share_autotune\": " +
-      json_number(balanced.hidden(balanced.epoch_autotune_s)) + "}";
-  const std::string idiom_json = "{\"idiom_epoch_s\": " + json_number(idiom.idiom_s) + ", \"arrays_epoch_s\": " +
-                                 json_number(idiom.arrays_s) + ", \"ratio\": " + json_number(idiom.idiom_s / idiom.arrays_s) + "}";
-  const std::string shared_json =
-      "{\"busy_epoch_s\": " + json_number(shared.busy_s) + ", \"quiet_one_thread_epoch_s\": " + json_number(shared.quiet_one_thread_s) +
-      ", \"ratio\": " + json_number(shared.busy_s / shared.quiet_one_thread_s) + ", \"default_threads\": " +
-      std::to_string(shared.default_threads) + ", \"torch_busy\": " + torch_json_of(torch_busy) + ", \"torch_quiet_one_thread\": " +
-      torch_json_of(torch_quiet) + "}";
-  std::ostringstream out;
-  out << "{" << header << ",\n\"io\": " << case_json(io, "") << ",\n\"cpu\": " << case_json(cpu, grid_json)
-      << ",\n\"io_balanced\": " << balanced_json << ",\n\"idiom\": " << idiom_json << ",\n\"shared_machine\": " << shared_json
-      << ",\n\"targets\": " << targets_json << ",\n\"torch\": " << torch_json_of(torch) << "\n}\n";
-  io::write_file_atomically(path, out.str());
+  document["io"] = case_json(io);
+  document["cpu"] = std::move(cpu_json);
+  document["io_balanced"] = {{"wait_s", balanced.wait_s},
+                             {"prep_s", balanced.prep_s},
+                             {"train_s", balanced.train_s},
+                             {"epoch_none_s", balanced.epoch_none_s},
+                             {"epoch_prefetch1_s", balanced.epoch_prefetch1_s},
+                             {"epoch_prefetch2_s", balanced.epoch_prefetch2_s},
+                             {"epoch_autotune_s", balanced.epoch_autotune_s},
+                             {"hidden_share_prefetch1", balanced.hidden(balanced.epoch_prefetch1_s)},
+                             {"hidden_share_prefetch2", balanced.hidden(balanced.epoch_prefetch2_s)},
+                             {"hidden_share_autotune", balanced.hidden(balanced.epoch_autotune_s)}};
+  document["idiom"] = {
+      {"idiom_epoch_s", idiom.idiom_s}, {"arrays_epoch_s", idiom.arrays_s}, {"ratio", idiom.idiom_s / idiom.arrays_s}};
+  document["shared_machine"] = {{"busy_epoch_s", shared.busy_s},
+                                {"quiet_one_thread_epoch_s", shared.quiet_one_thread_s},
+                                {"ratio", shared.busy_s / shared.quiet_one_thread_s},
+                                {"default_threads", shared.default_threads},
+                                {"torch_busy", peer_json(torch_busy)},
+                                {"torch_quiet_one_thread", peer_json(torch_quiet)}};
+  document["targets"] = std::move(targets_json);
+  document["torch"] = peer_json(torch);
+  io::write_file_atomically(path, document.dump(1) + "\n");
 }
 
 // The one-minute load average: other work on the machine makes every figure noisier.
@@ -695,11 +696,10 @@ int run(int argc, char** argv) {
   }
 
   if (const std::string path = arguments.text("json"); !path.empty()) {
-    const std::string header = "\"benchmark\": \"kiln-bench-pipeline\", \"data\": \"" + data_dir +
-                               "\", \"images\": " + std::to_string(train.x.rows()) + ", \"batch_size\": " +
-                               std::to_string(kBatchSize) + ", \"batches\": " + std::to_string(batches) +
-                               ", \"threads\": " + std::to_string(num_threads()) + ", \"repeats\": " + std::to_string(repeats) +
-                               ", \"load_average_at_start\": " + json_number(load_at_start);
+    const Json header = {{"benchmark", "kiln-bench-pipeline"}, {"data", data_dir},
+                         {"images", train.x.rows()},          {"batch_size", kBatchSize},
+                         {"batches", batches},                {"threads", num_threads()},
+                         {"repeats", repeats},                {"load_average_at_start", load_at_start}};
     write_json(path, header, io, cpu, grid, balanced, idiom, shared, targets, torch, torch_busy, torch_quiet);
     std::cout << "\nWrote " << path << "\n";
   }
