@@ -74,15 +74,6 @@ class ConfusionMatrix {
   std::vector<int64_t> counts_;
 };
 
-bool holds_idx_files(const std::string& dir) {
-  try {
-    for (const char* name : kiln::apps::kIdxFileNames) kiln::datasets::find_idx_file(dir, name);
-    return true;
-  } catch (const kiln::FileError&) {
-    return false;
-  }
-}
-
 int run(int argc, char** argv) {
   using namespace kiln;
   apps::Arguments arguments(kProgram,
@@ -110,7 +101,7 @@ int run(int argc, char** argv) {
   const int64_t classes = model.output_shape().rank() == 1 ? model.output_shape()[0] : 0;
   if (classes < 2) throw ValueError("the model's output " + model.output_shape().str() + " is not one score per class");
 
-  if (holds_idx_files(data_dir)) {
+  if (apps::holds_idx_files(data_dir)) {
     const datasets::TrainTest data = datasets::load_idx(data_dir);
     std::vector<std::string> names;
     for (int64_t label = 0; label < classes; ++label) names.push_back(std::to_string(label));

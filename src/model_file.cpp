@@ -13,6 +13,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 namespace kiln {
 namespace {
@@ -317,8 +318,8 @@ TrainingState read_training_state(const ModelFile& file, Sequential& model) {
   state.iterations = iterations.get<int64_t>();
 
   if (!file.has(kOptimizerEntry)) return state;
-  std::map<std::string, std::string> slot_names;  // "momentum" -> "momentum"
-  for (const Optimizer::SlotValues& slot : model.optimizer().slots()) slot_names[slot.name] = slot.name;
+  std::set<std::string> slot_names;
+  for (const Optimizer::SlotValues& slot : model.optimizer().slots()) slot_names.insert(slot.name);
   const std::map<std::string, ParameterPlace> places = parameter_places(model);
   const auto check = [&](const std::string& name, const Shape& shape) {
     const size_t slash = name.find('/');

@@ -66,6 +66,15 @@ std::vector<std::string> entry_names(const std::string& path) {
 
 std::vector<float> weights_of(const Sequential& model) { return model.get_weights(); }
 
+// The small model after one step (so its optimizer has slots), saved to `path`.
+Sequential saved_after_one_step(const std::string& path) {
+  Sequential model = small_model();
+  const Tensor x = random_images(8, 1);
+  model.train_on_batch(x, labels_for(x));
+  model.save(path);
+  return model;
+}
+
 }  // namespace
 
 TEST_CASE("model file: a loaded model has the saved architecture, settings and weights, and predicts the same") {
@@ -101,9 +110,7 @@ TEST_CASE("model file: a loaded model has the saved architecture, settings and w
 TEST_CASE("model file: a zip of config.json in Keras's terms, metadata.json and two .npz archives") {
   TemporaryDirectory directory;
   const std::string path = directory.file("m.kiln");
-  Sequential model = small_model();
-  model.train_on_batch(random_images(8, 1), labels_for(random_images(8, 1)));
-  model.save(path);
+  Sequential model = saved_after_one_step(path);
 
   CHECK(entry_names(path) == std::vector<std::string>{"config.json", "metadata.json", "model.weights.npz", "optimizer.npz"});
   const std::string config = entry_text(path, "config.json");
@@ -196,9 +203,7 @@ TEST_CASE("model file: fit resumed from a checkpoint at epoch 2 of 4 ends with t
 TEST_CASE("model file: truncated, foreign and mismatched files are refused by name, and the model is untouched") {
   TemporaryDirectory directory;
   const std::string path = directory.file("m.kiln");
-  Sequential saved = small_model();
-  saved.train_on_batch(random_images(8, 1), labels_for(random_images(8, 1)));
-  saved.save(path);
+  Sequential saved = saved_after_one_step(path);
 
   Sequential target = small_model();
   const std::vector<float> before = weights_of(target);

@@ -19,12 +19,19 @@ inline void add_idx_data_option(Arguments& arguments) {
   arguments.add_option("data", "DIR", datasets::kFashionMnistDir, "folder with the four IDX files, plain or .gz");
 }
 
-// True when `dir` holds the four IDX files (plain or .gz); otherwise prints why not and returns false.
-inline bool idx_data_present(const char* program, const std::string& dir) {
+// True when `dir` holds the four IDX files, plain or .gz.
+inline bool holds_idx_files(const std::string& dir) {
   try {
     for (const char* name : kIdxFileNames) datasets::find_idx_file(dir, name);
     return true;
   } catch (const FileError&) {
+    return false;
+  }
+}
+
+// True when `dir` holds the four IDX files; otherwise prints why not and returns false.
+inline bool idx_data_present(const char* program, const std::string& dir) {
+  if (!holds_idx_files(dir)) {
     std::cerr << program << ": no IDX data set in " << dir
               << (dir == datasets::kFashionMnistDir
                       ? ": install Debian's dataset-fashion-mnist package (scripts/setup.sh does), or pass --data DIR"
@@ -33,6 +40,7 @@ inline bool idx_data_present(const char* program, const std::string& dir) {
               << "\n";
     return false;
   }
+  return true;
 }
 
 }  // namespace kiln::apps

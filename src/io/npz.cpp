@@ -4,6 +4,7 @@
 #include "kiln/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/zip.hpp"
+#include "little_endian.hpp"
 
 #include <bit>
 #include <charconv>
@@ -21,20 +22,7 @@ namespace {
 // little-endian ('<f4') only on a little-endian machine; every machine kiln targets is one.
 static_assert(std::endian::native == std::endian::little, "kiln's .npz code assumes a little-endian machine");
 
-// ---------------------------------------------------------------------------------------------
-// Little-endian integers, as .npy stores them.
-
-void append_u16(std::string& out, uint16_t value) {
-  out += static_cast<char>(value & 0xFF);
-  out += static_cast<char>(value >> 8);
-}
-
-uint16_t load_u16(const unsigned char* bytes) { return static_cast<uint16_t>(bytes[0] | bytes[1] << 8); }
-
-uint32_t load_u32(const unsigned char* bytes) {
-  return uint32_t{bytes[0]} | uint32_t{bytes[1]} << 8 | uint32_t{bytes[2]} << 16 | uint32_t{bytes[3]} << 24;
-}
-
+using namespace little_endian;
 
 // ---------------------------------------------------------------------------------------------
 // .npy (numpy/lib/format.py): magic, version, header length, then a Python dict literal.

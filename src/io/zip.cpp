@@ -6,6 +6,7 @@
 #include "kiln/io/zip.hpp"
 
 #include "kiln/error.hpp"
+#include "little_endian.hpp"
 
 #include <zlib.h>
 
@@ -21,23 +22,7 @@
 namespace kiln::io {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Little-endian integers, as zip stores them.
-
-void append_u16(std::string& out, uint16_t value) {
-  out += static_cast<char>(value & 0xFF);
-  out += static_cast<char>(value >> 8);
-}
-
-void append_u32(std::string& out, uint32_t value) {
-  for (int byte = 0; byte < 4; ++byte) out += static_cast<char>((value >> (8 * byte)) & 0xFF);
-}
-
-uint16_t load_u16(const unsigned char* bytes) { return static_cast<uint16_t>(bytes[0] | bytes[1] << 8); }
-
-uint32_t load_u32(const unsigned char* bytes) {
-  return uint32_t{bytes[0]} | uint32_t{bytes[1]} << 8 | uint32_t{bytes[2]} << 16 | uint32_t{bytes[3]} << 24;
-}
+using namespace little_endian;
 
 std::string hex32(uint32_t value) {
   char text[11];
