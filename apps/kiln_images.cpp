@@ -130,8 +130,8 @@ int run(int argc, char** argv) {
   if (!arguments.has("seed")) std::cout << "Seed: " << seed << " (pass --seed " << seed << " to repeat this run)\n";
   set_random_seed(seed);
 
-  // The pipeline ends with our own prefetch, so the augmentation map (serial, so a seeded run
-  // repeats exactly) runs on the prefetch thread, not on the training thread.
+  // The pipeline ends with our own prefetch, so the augmentation map runs on the prefetch thread,
+  // not on the training thread.
   const image::ImageDirectoryOptions options{
       .color_mode = image::color_mode_from_name(arguments.text("color-mode")),
       .batch_size = batch_size,
@@ -152,12 +152,14 @@ int run(int argc, char** argv) {
   const bool prefetch = !arguments.flag("no-prefetch");
   data::Dataset<LabeledData> train = found.dataset;
   if (augment.any()) {
-    auto rng = std::make_shared<Rng>(mix64(seed ^ 0xA0A0A0A0u));
-    train = train.map([rng, augment](LabeledData batch) {
-      if (augment.flip) batch.x = image::random_flip_left_right(batch.x, rng->next());
-      if (augment.brightness) batch.x = image::random_brightness(batch.x, /*max_delta=*/25.5f, rng->next());
-      if (augment.contrast) batch.x = image::random_contrast(batch.x, /*lower=*/0.8f, /*upper=*/1.2f, rng->next());
-      return batch;
+    // Each batch's seed comes from data::random, which draws a new set each epoch and, in a run
+    // resumed at epoch k, the set the uninterrupted run drew.
+    train = data::zip(train, data::random(mix64(seed ^ 0xA0A0A0A0u))).map([augment](std::pair<LabeledData, uint64_t> batch_and_seed) {
+      auto& [batch, batch_seed] = batch_and_seed;
+      if (augment.flip) batch.x = image::random_flip_left_right(batch.x, mix64(batch_seed + 1));
+      if (augment.brightness) batch.x = image::random_brightness(batch.x, /*max_delta=*/25.5f, mix64(batch_seed + 2));
+      if (augment.contrast) batch.x = image::random_contrast(batch.x, /*lower=*/0.8f, /*upper=*/1.2f, mix64(batch_seed + 3));
+      return std::move(batch);
     });
   }
   if (prefetch) train = train.prefetch(data::AUTOTUNE);

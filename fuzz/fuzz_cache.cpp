@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto cached = kiln::data::from_tensor_slices(source_x, source_y).batch(1).cache(file.hold(data, size));
     for (const kiln::LabeledData& batch : cached) {
       if (batch.x.size() != batch.x.shape().element_count()) __builtin_trap();
+      if (!kiln::data::sample_weight_fits(batch.sample_weight, batch.x.rows())) __builtin_trap();
     }
   } catch (const kiln::Error&) {
   }

@@ -51,18 +51,48 @@ void Sequential::check_fit_options(const FitOptions& options) const {
   if (options.steps_per_epoch < 0) {
     throw ValueError("steps_per_epoch must be positive (or 0 for a whole pass), got " + std::to_string(options.steps_per_epoch));
   }
+  if (!options.class_weight.empty() && !options.sample_weight.empty()) {
+    throw ValueError("give either class_weight or sample_weight, not both (fold the class weights into the sample weights)");
+  }
+  for (const auto& [label, weight] : options.class_weight) {
+    if (label < 0 || !std::isfinite(weight)) {
+      throw ValueError("class_weight: class " + std::to_string(label) + " has weight " + std::to_string(weight) +
+                       "; classes are indices from 0 and weights finite numbers");
+    }
+  }
 }
 
 // Batches [begin, end) of `rows`, in order, copied into batch_.
-Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size) {
-  return [this, &x, &y, rows, batch_size, begin = rows.begin]() mutable -> const LabeledData* {
+Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, RowRange rows,
+                                                int64_t batch_size) {
+  return [this, &x, &y, &sample_weight, rows, batch_size, begin = rows.begin]() mutable -> const LabeledData* {
     if (begin >= rows.end) return nullptr;
     const RowRange batch{begin, std::min(begin + batch_size, rows.end)};
     begin = batch.end;
     copy_rows(x, batch, batch_.x);
     copy_rows(y, batch, batch_.y);
+    if (sample_weight.empty()) {
+      batch_.sample_weight.resize(Shape{0});
+    } else {
+      copy_rows(sample_weight, batch, batch_.sample_weight);
+    }
     return &batch_;
   };
+}
+
+// Keras's class_weight as one weight per row of y: the weight of the row's class (its label, or
+// the largest entry of a one-hot row), 1 for a class the map does not list.
+std::span<const float> Sequential::class_weights_of(const Tensor& y, const std::map<int64_t, float>& class_weight) {
+  class_weights_.resize(Shape{y.rows()});
+  const int64_t columns = y.row_size();
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    const float* row = y.data() + r * columns;
+    const int64_t label =
+        columns == 1 ? static_cast<int64_t>(std::lround(row[0])) : static_cast<int64_t>(std::max_element(row, row + columns) - row);
+    const auto found = class_weight.find(label);
+    class_weights_[r] = found == class_weight.end() ? 1.0f : found->second;
+  }
+  return class_weights_.values();
 }
 
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
@@ -71,9 +101,12 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   build_from_data(x, "x");
   check_fit_options(options);
   if (options.steps_per_epoch > 0) throw ValueError("steps_per_epoch applies to datasets; with arrays every epoch is one pass");
+  data::check_sample_weight(options.sample_weight, x.rows(), "fit");
+  const Tensor& sample_weight = options.sample_weight;
   const ValidationData* validation_data = options.validation_data ? &*options.validation_data : nullptr;
   if (validation_data && validation_data->arrays) {
     check_pair(validation_data->arrays->x, validation_data->arrays->y);
+    data::check_sample_weight(validation_data->arrays->sample_weight, validation_data->arrays->x.rows(), "validation_data");
     build_from_data(validation_data->arrays->x, "validation_data.x");
   }
   // Checked once over all the data, so an error names the sample's row in y, not in a batch.
@@ -106,13 +139,18 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       for (int64_t i = train_count - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(i + 1)]);
       ++shuffled_epochs;
     }
-    return [this, &x, &y, &order, batch_size, train_count, begin = int64_t{0}]() mutable -> const LabeledData* {
+    return [this, &x, &y, &sample_weight, &order, batch_size, train_count, begin = int64_t{0}]() mutable -> const LabeledData* {
       if (begin >= train_count) return nullptr;
       const int64_t end = std::min(begin + batch_size, train_count);
       const std::span<const int64_t> rows(order.data() + begin, static_cast<size_t>(end - begin));
       begin = end;
       gather_rows(x, rows, batch_.x);
       gather_rows(y, rows, batch_.y);
+      if (sample_weight.empty()) {
+        batch_.sample_weight.resize(Shape{0});
+      } else {
+        gather_rows(sample_weight, rows, batch_.sample_weight);
+      }
       return &batch_;
     };
   };
@@ -121,7 +159,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   if (validation_data && validation_data->arrays) {
     const LabeledData& v = *validation_data->arrays;
     validate = [&](const std::vector<Callback*>& callbacks) {
-      return evaluate_batches(row_batches(v.x, v.y, {0, v.x.rows()}, batch_size), 0, 0, callbacks, validation_steps);
+      return evaluate_batches(row_batches(v.x, v.y, v.sample_weight, {0, v.x.rows()}, batch_size), 0, 0, callbacks, validation_steps);
     };
   } else if (validation_data) {
     validate = [&](const std::vector<Callback*>& callbacks) {
@@ -129,7 +167,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
     };
   } else if (validation_rows.size() > 0) {
     validate = [&](const std::vector<Callback*>& callbacks) {
-      return evaluate_batches(row_batches(x, y, validation_rows, batch_size), 0, 0, callbacks, validation_steps);
+      return evaluate_batches(row_batches(x, y, sample_weight, validation_rows, batch_size), 0, 0, callbacks, validation_steps);
     };
   }
   return train(start_epoch, (train_count + batch_size - 1) / batch_size, validate, options);
@@ -140,6 +178,10 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
   check_fit_options(options);
   if (options.validation_split > 0.0) {
     throw ValueError("validation_split needs arrays; with a dataset, pass validation_data (for example dataset.take(k))");
+  }
+  if (!options.sample_weight.empty()) {
+    throw ValueError("sample_weight applies to arrays; a dataset carries its weights in its batches: "
+                     "from_tensor_slices(x, y, sample_weight)");
   }
   const int64_t cardinality = batches.cardinality();
   if (cardinality == data::kInfiniteCardinality && options.steps_per_epoch == 0) {
@@ -179,8 +221,8 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
     const ValidationData& v = *options.validation_data;
     validate = [&](const std::vector<Callback*>& callbacks) {
       if (v.dataset) return evaluate_dataset(*v.dataset, 0, callbacks, options.validation_steps);
-      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, {0, v.arrays->x.rows()}, options.batch_size), 0, 0,
-                              callbacks, options.validation_steps);
+      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, v.arrays->sample_weight, {0, v.arrays->x.rows()}, options.batch_size),
+                              0, 0, callbacks, options.validation_steps);
     };
   }
   const int64_t steps = steps_per_epoch > 0 ? steps_per_epoch : (cardinality >= 0 ? cardinality : 0);
@@ -230,7 +272,18 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
       if (!batch) break;
       ++batches_seen;
       for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
-      const StepResult result = train_step(batch->x, batch->y);
+      if (!data::sample_weight_fits(batch->sample_weight, batch->x.rows())) {
+        data::check_sample_weight(batch->sample_weight, batch->x.rows(), "fit: batch " + std::to_string(step + 1));
+      }
+      std::span<const float> sample_weight = batch->sample_weight.values();
+      if (!options.class_weight.empty()) {
+        if (!sample_weight.empty()) {
+          throw ValueError("fit: the dataset's batches carry sample weights, so class_weight cannot be given too "
+                           "(fold the class weights into the sample weights)");
+        }
+        sample_weight = class_weights_of(batch->y, options.class_weight);
+      }
+      const StepResult result = train_step(batch->x, batch->y, sample_weight);
       if (!result.applied) {
         // The step was not applied. A callback such as TerminateOnNaN may end training here, as
         // Keras lets it; otherwise the caller hears of it.
@@ -310,16 +363,21 @@ Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOption
   build_from_data(x, "x");
   if (options.batch_size < 1) throw ValueError("batch_size must be at least 1, got " + std::to_string(options.batch_size));
   if (options.steps < 0) throw ValueError("steps must be at least 0 (0: all the data), got " + std::to_string(options.steps));
+  data::check_sample_weight(options.sample_weight, x.rows(), "evaluate");
   int64_t steps = (x.rows() + options.batch_size - 1) / options.batch_size;
   if (options.steps > 0) steps = std::min(steps, options.steps);
   const AttachedCallbacks callbacks(options.callbacks, this);
-  return evaluate_batches(row_batches(x, y, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose),
+  return evaluate_batches(row_batches(x, y, options.sample_weight, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose),
                           callbacks.list(), options.steps);
 }
 
 Logs Sequential::evaluate(const data::Dataset<LabeledData>& batches, const EvaluateOptions& options) {
   check_compiled("evaluate");
   if (options.steps < 0) throw ValueError("steps must be at least 0 (0: all the data), got " + std::to_string(options.steps));
+  if (!options.sample_weight.empty()) {
+    throw ValueError("sample_weight applies to arrays; a dataset carries its weights in its batches: "
+                     "from_tensor_slices(x, y, sample_weight)");
+  }
   const AttachedCallbacks callbacks(options.callbacks, this);
   return evaluate_dataset(batches, resolve_verbose(options.verbose), callbacks.list(), options.steps);
 }
@@ -362,9 +420,13 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
     if (!built_) build_from_data(batch->x, "x");
     const Tensor& prediction = forward(batch->x, /*training=*/false);
     loss.check_targets(prediction.shape(), batch->y);
-    loss_sum += loss.compute(prediction, batch->y, nullptr, false) * static_cast<double>(batch->x.rows());
+    if (!data::sample_weight_fits(batch->sample_weight, batch->x.rows())) {
+      data::check_sample_weight(batch->sample_weight, batch->x.rows(), "evaluate: batch " + std::to_string(step + 1));
+    }
+    const std::span<const float> sample_weight = batch->sample_weight.values();
+    loss_sum += loss.compute_weighted(prediction, batch->y, sample_weight, nullptr, false) * static_cast<double>(batch->x.rows());
     samples_seen += batch->x.rows();
-    for (Shared<Metric>& metric : metrics_) metric->update(prediction, batch->y);
+    for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, batch->y, sample_weight);
     logs["loss"] = loss_sum / static_cast<double>(samples_seen);
     for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
     for (Callback* callback : callbacks) callback->on_test_batch_end(step, logs);

@@ -41,12 +41,17 @@ double log_softmax_at(const float* z, int64_t classes, int64_t index) {
   return static_cast<double>(z[index] - row_max) - std::log(sum);
 }
 
+// Sample r's weight: 1 when the batch carries none.
+float weight_of(std::span<const float> sample_weight, int64_t r) {
+  return sample_weight.empty() ? 1.0f : sample_weight[static_cast<size_t>(r)];
+}
+
 }  // namespace
 
 // ---- SparseCategoricalCrossentropy ----------------------------------------------------------------
-// loss = mean_r -log p[r, label_r]
-// fused (after softmax) or from logits:  dz = (p - onehot(label)) / n
-// plain, w.r.t. p:                       dp[r, label_r] = -1 / (n p[r, label_r])
+// loss = sum_r -w_r log p[r, label_r] / n   (w_r = 1 without sample weights)
+// fused (after softmax) or from logits:  dz = w_r (p - onehot(label)) / n
+// plain, w.r.t. p:                       dp[r, label_r] = -w_r / (n p[r, label_r])
 
 void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
   check_same_rows(y_pred_shape, y_true, name());
@@ -67,7 +72,8 @@ void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, con
   }
 }
 
-double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+double SparseCategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
+                                                      Tensor* gradient, bool fused) {
   const int64_t n = y_pred.rows(), classes = y_pred.row_size();
   const Tensor* probabilities = &y_pred;
   if (from_logits_) {
@@ -78,7 +84,14 @@ double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor
   }
   double total = 0.0;
   if (from_logits_) {
-    for (int64_t r = 0; r < n; ++r) total -= log_softmax_at(y_pred.data() + r * classes, classes, static_cast<int64_t>(y_true[r]));
+    for (int64_t r = 0; r < n; ++r) {
+      total -= weight_of(sample_weight, r) * log_softmax_at(y_pred.data() + r * classes, classes, static_cast<int64_t>(y_true[r]));
+    }
+  } else if (!sample_weight.empty()) {
+    for (int64_t r = 0; r < n; ++r) {
+      total -= sample_weight[static_cast<size_t>(r)] *
+               std::log(static_cast<double>(clip_probability(probabilities->at(r, static_cast<int64_t>(y_true[r])))));
+    }
   } else {
     // The sum of the logs as the log of a product, one log for every kRowsPerLog rows instead of
     // one per row: a log of a double takes about 20 ns, and W1's 64 per step took 1 us while the
@@ -105,12 +118,15 @@ double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor
     if (fused || from_logits_) {
       gradient->matrix() = probabilities->matrix() * inverse_n;
       for (int64_t r = 0; r < n; ++r) gradient->at(r, static_cast<int64_t>(y_true[r])) -= inverse_n;
+      if (!sample_weight.empty()) {
+        for (int64_t r = 0; r < n; ++r) gradient->matrix().row(r) *= sample_weight[static_cast<size_t>(r)];
+      }
     } else {
       gradient->matrix().setZero();
       for (int64_t r = 0; r < n; ++r) {
         const auto label = static_cast<int64_t>(y_true[r]);
         const float p = y_pred.at(r, label);
-        gradient->at(r, label) = is_clipped(p) ? 0.0f : -inverse_n / p;
+        gradient->at(r, label) = is_clipped(p) ? 0.0f : -weight_of(sample_weight, r) * inverse_n / p;
       }
     }
   }
@@ -119,15 +135,16 @@ double SparseCategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor
 
 // ---- CategoricalCrossentropy ----------------------------------------------------------------------
 // Keras first rescales each row of p to sum to 1 (S = sum p), then clips:
-// loss = mean_r -sum_j y_j log(p_j / S)
-// fused (after softmax) or from logits:  dz = (p * sum(y) - y) / n
-// plain, w.r.t. p:                       dp_j = (-y_j / p_j + sum(y) / S) / n
+// loss = sum_r -w_r sum_j y_j log(p_j / S) / n
+// fused (after softmax) or from logits:  dz = w_r (p * sum(y) - y) / n
+// plain, w.r.t. p:                       dp_j = w_r (-y_j / p_j + sum(y) / S) / n
 
 void CategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
   check_same_row_size(y_pred_shape, y_true, name());
 }
 
-double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+double CategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
+                                                Tensor* gradient, bool fused) {
   const int64_t n = y_pred.rows(), classes = y_pred.row_size();
   if (from_logits_) {
     probabilities_.resize(y_pred.shape());
@@ -145,19 +162,23 @@ double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_tr
       target_sum += y[j];
       prediction_sum += p[j];
     }
+    double row_loss = 0.0;
     for (int64_t j = 0; j < classes; ++j) {
       if (y[j] == 0.0f) continue;
-      total -= y[j] * (from_logits_ ? log_softmax_at(y_pred.data() + r * classes, classes, j)
-                                    : std::log(static_cast<double>(clip_probability(p[j] / prediction_sum))));
+      row_loss -= y[j] * (from_logits_ ? log_softmax_at(y_pred.data() + r * classes, classes, j)
+                                       : std::log(static_cast<double>(clip_probability(p[j] / prediction_sum))));
     }
+    const float weight = weight_of(sample_weight, r);
+    total += sample_weight.empty() ? row_loss : weight * row_loss;
     if (!gradient) continue;
     float* g = gradient->data() + r * classes;
+    const float scale = weight * inverse_n;
     for (int64_t j = 0; j < classes; ++j) {
       if (fused || from_logits_) {
-        g[j] = (p[j] * target_sum - y[j]) * inverse_n;
+        g[j] = (p[j] * target_sum - y[j]) * scale;
       } else {
         const float log_term = is_clipped(p[j] / prediction_sum) ? 0.0f : -y[j] / p[j];
-        g[j] = (log_term + target_sum / prediction_sum) * inverse_n;
+        g[j] = (log_term + target_sum / prediction_sum) * scale;
       }
     }
   }
@@ -165,56 +186,61 @@ double CategoricalCrossentropy::compute(const Tensor& y_pred, const Tensor& y_tr
 }
 
 // ---- BinaryCrossentropy ---------------------------------------------------------------------------
-// N = every element; loss = mean -(y log p + (1 - y) log(1 - p)), p clipped
-// fused (after sigmoid) or from logits:  dz = (sigmoid(z) - y) / N
-// plain, w.r.t. p:                       dp = (p - y) / (p (1 - p) N)
+// N = every element; loss = sum -w_r (y log p + (1 - y) log(1 - p)) / N, p clipped, w_r the weight
+// of the element's sample (its row)
+// fused (after sigmoid) or from logits:  dz = w_r (sigmoid(z) - y) / N
+// plain, w.r.t. p:                       dp = w_r (p - y) / (p (1 - p) N)
 
 void BinaryCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
   check_same_row_size(y_pred_shape, y_true, name());
 }
 
-double BinaryCrossentropy::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
-  const int64_t count = y_pred.size();
+double BinaryCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
+                                           Tensor* gradient, bool fused) {
+  const int64_t count = y_pred.size(), per_row = y_pred.row_size();
   if (gradient) gradient->resize(y_pred.shape());
   const float inverse_count = 1.0f / static_cast<float>(count);
   double total = 0.0;
   for (int64_t i = 0; i < count; ++i) {
     const float y = y_true[i];
+    const float weight = weight_of(sample_weight, i / per_row), scale = weight * inverse_count;
+    double element_loss = 0.0;
     if (from_logits_) {
       // Stable form of the logistic loss: max(z, 0) - z y + log(1 + exp(-|z|)).
       const double z = y_pred[i];
-      total += std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::abs(z)));
-      if (gradient) (*gradient)[i] = (1.0f / (1.0f + std::exp(-y_pred[i])) - y) * inverse_count;
-      continue;
-    }
-    const float raw_p = y_pred[i];
-    const double p = clip_probability(raw_p);
-    total -= y * std::log(p) + (1.0 - y) * std::log(1.0 - p);
-    if (!gradient) continue;
-    if (fused) {
-      (*gradient)[i] = (raw_p - y) * inverse_count;
+      element_loss = std::max(z, 0.0) - z * y + std::log1p(std::exp(-std::abs(z)));
+      if (gradient) (*gradient)[i] = (1.0f / (1.0f + std::exp(-y_pred[i])) - y) * scale;
     } else {
-      (*gradient)[i] = is_clipped(raw_p) ? 0.0f : (raw_p - y) / (raw_p * (1.0f - raw_p)) * inverse_count;
+      const float raw_p = y_pred[i];
+      const double p = clip_probability(raw_p);
+      element_loss = -(y * std::log(p) + (1.0 - y) * std::log(1.0 - p));
+      if (gradient) {
+        (*gradient)[i] = fused ? (raw_p - y) * scale : is_clipped(raw_p) ? 0.0f : (raw_p - y) / (raw_p * (1.0f - raw_p)) * scale;
+      }
     }
+    total += sample_weight.empty() ? element_loss : weight * element_loss;
   }
   return total / static_cast<double>(count);
 }
 
 // ---- MeanSquaredError -----------------------------------------------------------------------------
-// loss = mean (p - y)^2 over all N elements;  dp = 2 (p - y) / N
+// loss = sum w_r (p - y)^2 / N over all N elements, w_r the weight of the element's sample (row);
+// dp = 2 w_r (p - y) / N
 
 void MeanSquaredError::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
   check_same_row_size(y_pred_shape, y_true, name());
 }
 
-double MeanSquaredError::compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool /*fused*/) {
-  const int64_t count = y_pred.size();
+double MeanSquaredError::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
+                                         Tensor* gradient, bool /*fused*/) {
+  const int64_t count = y_pred.size(), per_row = y_pred.row_size();
   if (gradient) gradient->resize(y_pred.shape());
   double total = 0.0;
   for (int64_t i = 0; i < count; ++i) {
-    const float difference = y_pred[i] - y_true[i];
-    total += static_cast<double>(difference) * difference;
-    if (gradient) (*gradient)[i] = 2.0f * difference / static_cast<float>(count);
+    const float difference = y_pred[i] - y_true[i], weight = weight_of(sample_weight, i / per_row);
+    const double squared = static_cast<double>(difference) * difference;
+    total += sample_weight.empty() ? squared : weight * squared;
+    if (gradient) (*gradient)[i] = weight * 2.0f * difference / static_cast<float>(count);
   }
   return total / static_cast<double>(count);
 }

@@ -14,9 +14,13 @@ int64_t argmax_of_row(const float* row, int64_t length) {
   return best;
 }
 
+float weight_of(std::span<const float> sample_weight, int64_t r) {
+  return sample_weight.empty() ? 1.0f : sample_weight[static_cast<size_t>(r)];
+}
+
 }  // namespace
 
-void Accuracy::update(const Tensor& y_pred, const Tensor& y_true) {
+void Accuracy::update_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight) {
   const int64_t n = y_pred.rows(), outputs = y_pred.row_size();
   Kind kind = kind_;
   if (kind == Kind::Automatic) {
@@ -27,23 +31,25 @@ void Accuracy::update(const Tensor& y_pred, const Tensor& y_true) {
   switch (kind) {
     case Kind::Sparse:
       for (int64_t r = 0; r < n; ++r) {
-        correct_ += argmax_of_row(y_pred.data() + r * outputs, outputs) == static_cast<int64_t>(y_true[r]);
+        const bool right = argmax_of_row(y_pred.data() + r * outputs, outputs) == static_cast<int64_t>(y_true[r]);
+        correct_ += right ? weight_of(sample_weight, r) : 0.0f;
+        total_ += weight_of(sample_weight, r);
       }
-      total_ += n;
       return;
     case Kind::Categorical:
       for (int64_t r = 0; r < n; ++r) {
-        correct_ += argmax_of_row(y_pred.data() + r * outputs, outputs) ==
-                    argmax_of_row(y_true.data() + r * outputs, outputs);
+        const bool right = argmax_of_row(y_pred.data() + r * outputs, outputs) == argmax_of_row(y_true.data() + r * outputs, outputs);
+        correct_ += right ? weight_of(sample_weight, r) : 0.0f;
+        total_ += weight_of(sample_weight, r);
       }
-      total_ += n;
       return;
     case Kind::Binary:
     case Kind::Automatic:
       for (int64_t i = 0; i < y_pred.size(); ++i) {
-        correct_ += (y_pred[i] > binary_threshold_) == (y_true[i] > 0.5f);
+        const bool right = (y_pred[i] > binary_threshold_) == (y_true[i] > 0.5f);
+        correct_ += right ? weight_of(sample_weight, i / outputs) : 0.0f;
+        total_ += weight_of(sample_weight, i / outputs);
       }
-      total_ += y_pred.size();
       return;
   }
 }

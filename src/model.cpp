@@ -314,7 +314,7 @@ bool all_finite(std::span<const float> values) {
 
 }  // namespace
 
-Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y) {
+Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y, std::span<const float> sample_weight) {
   check_compiled("train_on_batch");
   const DenormalsFlushedToZero flush_denormals;
   const Tensor& prediction = forward(x, /*training=*/true);
@@ -322,7 +322,7 @@ Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y) 
   loss.check_targets(prediction.shape(), y);
   Layer& last = *layers_.back();
   const bool fused = loss.fuses_with(last.output_activation());
-  const double loss_value = loss.compute(prediction, y, &loss_gradient_, fused);
+  const double loss_value = loss.compute_weighted(prediction, y, sample_weight, &loss_gradient_, fused);
 
   const Tensor* gradient = fused ? &last.backward_from_preactivation(loss_gradient_) : &last.backward(loss_gradient_);
   for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
@@ -331,7 +331,7 @@ Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y) 
   // is not applied, so whoever catches the error still holds the model as it was.
   if (!std::isfinite(loss_value) || !all_finite(parameter_gradients_)) return {loss_value, false};
   (*optimizer_)->apply(parameter_values_, parameter_gradients_);
-  for (Shared<Metric>& metric : metrics_) metric->update(prediction, y);
+  for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, y, sample_weight);
   return {loss_value, true};
 }
 
@@ -342,8 +342,11 @@ std::string Sequential::non_finite_step_message(double loss_value) const {
          "' keeps its weights from before it. Check the data for NaN or infinite values, or try a lower learning rate";
 }
 
-double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
-  const StepResult step = train_step(x, y);
+double Sequential::train_on_batch(const Tensor& x, const Tensor& y) { return train_on_batch(x, y, Tensor()); }
+
+double Sequential::train_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight) {
+  data::check_sample_weight(sample_weight, x.rows(), "train_on_batch");
+  const StepResult step = train_step(x, y, sample_weight.values());
   if (!step.applied) throw ValueError("train_on_batch: " + non_finite_step_message(step.loss));
   return step.loss;
 }

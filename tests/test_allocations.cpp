@@ -49,4 +49,14 @@ TEST_CASE("train_on_batch allocates nothing in steady state") {
     model.train_on_batch(last_x, last_y);  // a smaller last batch, then full size again
   }
   CHECK(allocation_count.load() - before == 0);
+
+  // With sample weights too.
+  const Tensor weights(Shape{64}, 0.5f), last_weights(Shape{32}, 2.0f);
+  model.train_on_batch(x, y, weights);
+  const long long before_weighted = allocation_count.load();
+  for (int step = 0; step < 5; ++step) {
+    model.train_on_batch(x, y, weights);
+    model.train_on_batch(last_x, last_y, last_weights);
+  }
+  CHECK(allocation_count.load() - before_weighted == 0);
 }

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -318,6 +319,34 @@ TEST_CASE("shuffle reshuffles each epoch by default: a new order, the same eleme
   CHECK(sorted(first_half) == iota(20));
   CHECK(sorted(second_half) == iota(20));
   CHECK(first_half != second_half);
+}
+
+TEST_CASE("random gives endless seeded values, a new sequence each epoch, and epoch k's sequence when told the epoch") {
+  const auto first_five = [](data::Iteration<uint64_t>& iteration) {
+    std::vector<uint64_t> values;
+    for (int i = 0; i < 5; ++i) values.push_back(*iteration.next());
+    return values;
+  };
+  const auto dataset = data::random(7);
+  CHECK(dataset.cardinality() == data::kInfiniteCardinality);
+  data::Iteration<uint64_t> epoch_0 = dataset.iterate(), epoch_1 = dataset.iterate(), epoch_2 = dataset.iterate();
+  const std::vector<uint64_t> values_0 = first_five(epoch_0), values_1 = first_five(epoch_1), values_2 = first_five(epoch_2);
+  CHECK(values_0 != values_1);
+  CHECK(values_1 != values_2);
+  CHECK(std::set<uint64_t>(values_0.begin(), values_0.end()).size() == 5);
+  // Another dataset with the same seed, told it is at epoch 2 (as a resumed fit tells it), gives
+  // epoch 2's values; its next iteration is epoch 3.
+  const auto again = data::random(7);
+  data::Iteration<uint64_t> resumed(again.node(), 2);
+  CHECK(first_five(resumed) == values_2);
+  data::Iteration<uint64_t> epoch_3 = dataset.iterate(), after_resumed = again.iterate();
+  CHECK(first_five(after_resumed) == first_five(epoch_3));
+  const auto other_seed = data::random(8);
+  data::Iteration<uint64_t> other_epoch_0 = other_seed.iterate();
+  CHECK(first_five(other_epoch_0) != values_0);
+  // Zipped with finite data, it takes the data's length.
+  CHECK(data::zip(data::range(4), data::random(7)).cardinality() == 4);
+  CHECK(collect(data::zip(data::range(4), data::random(7))).size() == 4);
 }
 
 TEST_CASE("shuffle hands batch() the order it hands out one element at a time, and counts every element") {

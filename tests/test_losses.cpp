@@ -416,3 +416,96 @@ TEST_CASE("MeanSquaredError: value, gradient, and check_targets") {
   CHECK(contains(rows, "2x2"));
   CHECK(contains(rows, "5x2"));
 }
+
+// ---- sample weights -----------------------------------------------------------------------------
+// Keras's "sum over batch size": sum_r w_r loss_r / n. Each loss is checked against its own
+// one-row values (loss_r is compute() on row r alone), its plain and fused gradients against
+// finite differences of the weighted value, and weights of 1 against the unweighted call.
+
+namespace {
+
+Tensor row_alone(const Tensor& t, int64_t r) {
+  Shape shape = t.shape();
+  shape[0] = 1;
+  Tensor row(shape);
+  std::copy(t.data() + r * t.row_size(), t.data() + (r + 1) * t.row_size(), row.data());
+  return row;
+}
+
+// With an activation, `input` holds logits: the value and the plain gradient are checked on
+// activation(input), the fused gradient through it.
+void check_weighted(kiln::Loss& loss, const Tensor& input, const Tensor& y_true, const std::vector<float>& weights,
+                    const std::function<Tensor(const Tensor&)>& activation, float eps) {
+  const Tensor y_pred = activation ? activation(input) : input;
+  const int64_t n = y_pred.rows();
+  double expected = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+    expected += weights[static_cast<size_t>(r)] * loss.compute(row_alone(y_pred, r), row_alone(y_true, r), nullptr, false);
+  }
+  expected /= static_cast<double>(n);
+  CHECK(loss.compute_weighted(y_pred, y_true, weights, nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+
+  const std::vector<float> ones(static_cast<size_t>(n), 1.0f);
+  CHECK(loss.compute_weighted(y_pred, y_true, ones, nullptr, false) ==
+        doctest::Approx(loss.compute(y_pred, y_true, nullptr, false)).epsilon(1e-12));
+
+  Tensor gradient;
+  loss.compute_weighted(y_pred, y_true, weights, &gradient, false);
+  check_close(gradient, numeric_gradient(
+                            y_pred, [&](const Tensor& p) { return loss.compute_weighted(p, y_true, weights, nullptr, false); }, eps));
+  if (!activation) return;
+  loss.compute_weighted(y_pred, y_true, weights, &gradient, true);
+  check_close(gradient, numeric_gradient(
+                            input, [&](const Tensor& z) { return loss.compute_weighted(activation(z), y_true, weights, nullptr, false); },
+                            eps));
+}
+
+}  // namespace
+
+TEST_CASE("every loss weighs sample r by w_r and divides by the batch's size, as Keras's sum over batch size") {
+  TestRandom random(11);
+  const std::vector<float> weights{2.0f, 0.0f, 0.5f, 1.0f};
+  SUBCASE("sparse categorical") {
+    SparseCategoricalCrossentropy loss;
+    const Tensor labels(Shape{4}, {2, 0, 1, 2});
+    check_weighted(loss, softmax_rows(random.tensor(Shape{4, 3}, -2.0f, 2.0f)), labels, weights, {}, 1e-3f);
+    const Tensor logits = random.tensor(Shape{4, 3}, -2.0f, 2.0f);
+    check_weighted(loss, logits, labels, weights, softmax_rows, 1e-2f);
+    SparseCategoricalCrossentropy from_logits(/*from_logits=*/true);
+    check_weighted(from_logits, logits, labels, weights, {}, 1e-2f);
+  }
+  SUBCASE("categorical") {
+    CategoricalCrossentropy loss;
+    const Tensor one_hot(Shape{4, 3}, {0, 0, 1, 1, 0, 0, 0, 1, 0, 0.5f, 0, 0.5f});
+    check_weighted(loss, softmax_rows(random.tensor(Shape{4, 3}, -2.0f, 2.0f)), one_hot, weights, {}, 1e-3f);
+    check_weighted(loss, random.tensor(Shape{4, 3}, -2.0f, 2.0f), one_hot, weights, softmax_rows, 1e-2f);
+  }
+  SUBCASE("binary, two outputs per sample") {
+    BinaryCrossentropy loss;
+    const Tensor targets(Shape{4, 2}, {0, 1, 1, 1, 0, 0, 1, 0});
+    check_weighted(loss, sigmoid_of(random.tensor(Shape{4, 2}, -2.0f, 2.0f)), targets, weights, {}, 1e-3f);
+    check_weighted(loss, random.tensor(Shape{4, 2}, -2.0f, 2.0f), targets, weights, sigmoid_of, 1e-2f);
+    BinaryCrossentropy from_logits(/*from_logits=*/true);
+    check_weighted(from_logits, random.tensor(Shape{4, 2}, -2.0f, 2.0f), targets, weights, {}, 1e-2f);
+  }
+  SUBCASE("mean squared error") {
+    MeanSquaredError loss;
+    check_weighted(loss, random.tensor(Shape{4, 2}, -2.0f, 2.0f), random.tensor(Shape{4, 2}, -2.0f, 2.0f), weights, {}, 1e-2f);
+  }
+}
+
+TEST_CASE("a sample of weight 0 adds nothing to the loss and gets a zero gradient row") {
+  SparseCategoricalCrossentropy loss;
+  const Tensor p(Shape{2, 2}, {0.3f, 0.7f, 0.9f, 0.1f});
+  const std::vector<float> weights{1.0f, 0.0f};
+  // (-log 0.7 + 0 * anything) / 2, whatever sample 1's label is
+  const double expected = -std::log(0.7) / 2.0;
+  Tensor gradient;
+  for (float other_label : {0.0f, 1.0f}) {
+    CHECK(loss.compute_weighted(p, Tensor(Shape{2}, {1, other_label}), weights, &gradient, true) ==
+          doctest::Approx(expected).epsilon(1e-6));
+    CHECK(gradient.at(1, 0) == 0.0f);
+    CHECK(gradient.at(1, 1) == 0.0f);
+    CHECK(gradient.at(0, 1) == doctest::Approx((0.7 - 1.0) / 2.0).epsilon(1e-6));
+  }
+}

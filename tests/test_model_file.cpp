@@ -331,3 +331,47 @@ TEST_CASE("fit on a dataset resumed at epoch 2 shuffles as the uninterrupted run
   resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
   CHECK(weights_of(resumed) == weights_of(uninterrupted));
 }
+
+TEST_CASE("a random map seeded through data::random draws, when resumed at epoch 2, what the uninterrupted run drew") {
+  const Tensor x = random_images(96, 8), y = labels_for(x);
+  // Noise added to each batch from its own seed: a stand-in for random augmentation.
+  auto batches = [&] {
+    return data::zip(data::from_tensor_slices(x, y).shuffle(96, 4).batch(16), data::random(21))
+        .map([](std::pair<LabeledData, uint64_t> batch_and_seed) {
+          auto& [batch, seed] = batch_and_seed;
+          Rng rng(seed);
+          for (float& value : batch.x.values()) value += rng.uniform(-0.1f, 0.1f);
+          return std::move(batch);
+        });
+  };
+  set_random_seed(31);
+  Sequential uninterrupted = small_model();
+  uninterrupted.fit(batches(), {.epochs = 4, .verbose = 0});
+
+  TemporaryDirectory directory;
+  set_random_seed(31);
+  Sequential first = small_model();
+  first.fit(batches(), {.epochs = 2, .verbose = 0});
+  first.save(directory.file("m.kiln"));
+  Sequential resumed = load_model(directory.file("m.kiln"));
+  resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
+  CHECK(weights_of(resumed) == weights_of(uninterrupted));
+  // A map that keeps its own generator restarts it, and so trains on other noise.
+  auto own_generator = [&] {
+    auto rng = std::make_shared<Rng>(21);
+    return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).map([rng](LabeledData batch) {
+      for (float& value : batch.x.values()) value += rng->uniform(-0.1f, 0.1f);
+      return batch;
+    });
+  };
+  set_random_seed(31);
+  Sequential whole = small_model();
+  whole.fit(own_generator(), {.epochs = 4, .verbose = 0});
+  set_random_seed(31);
+  Sequential first_half = small_model();
+  first_half.fit(own_generator(), {.epochs = 2, .verbose = 0});
+  first_half.save(directory.file("own.kiln"));
+  Sequential restarted = load_model(directory.file("own.kiln"));
+  restarted.fit(own_generator(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
+  CHECK(weights_of(restarted) != weights_of(whole));
+}

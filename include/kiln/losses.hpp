@@ -1,7 +1,9 @@
 // kiln/losses.hpp — loss functions: the batch's mean loss and its gradient in one call.
 //
 // Keras's definitions and defaults: probabilities are clipped to [1e-7, 1 - 1e-7] before a log;
-// each loss is the mean over the batch (and, for element-wise losses, over the last axis).
+// each loss is the mean over the batch (and, for element-wise losses, over the last axis). With
+// sample weights, Keras's "sum over batch size": sum_r w_r loss_r / n, so a weight of 2 counts a
+// sample twice and a weight of 0 leaves it out, while n stays the batch's size.
 // When the model's output activation is the loss's natural partner (softmax for cross-entropy,
 // sigmoid for binary cross-entropy), the gradient is given w.r.t. that activation's input: the
 // exact and numerically stable (p - y) / n, with no division by a tiny probability.
@@ -10,6 +12,7 @@
 #include "kiln/activations.hpp"
 #include "kiln/tensor.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,7 +30,14 @@ class Loss {
 
   // Mean loss over the batch. If gradient is not null it receives d(loss)/d(y_pred), or, when
   // `fused` is true, d(loss)/d(z) where y_pred = activation(z) (see fuses_with()).
-  virtual double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) = 0;
+  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
+    return compute_weighted(y_pred, y_true, {}, gradient, fused);
+  }
+
+  // The same with one weight per sample (empty: every weight 1): sum_r w_r loss_r / n, and row r
+  // of the gradient scaled by w_r.
+  virtual double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
+                                  Tensor* gradient, bool fused) = 0;
 
   // True when this loss can give its gradient through the model's output activation.
   virtual bool fuses_with(Activation /*output_activation*/) const { return false; }
@@ -46,7 +56,8 @@ class SparseCategoricalCrossentropy : public Loss {
   std::string_view name() const override { return "sparse_categorical_crossentropy"; }
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
-  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
+  double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
+                          bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
  private:
@@ -61,7 +72,8 @@ class CategoricalCrossentropy : public Loss {
   std::string_view name() const override { return "categorical_crossentropy"; }
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
-  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
+  double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
+                          bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
  private:
@@ -76,7 +88,8 @@ class BinaryCrossentropy : public Loss {
   std::string_view name() const override { return "binary_crossentropy"; }
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
-  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
+  double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
+                          bool fused) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Sigmoid; }
 
  private:
@@ -88,7 +101,8 @@ class MeanSquaredError : public Loss {
  public:
   std::string_view name() const override { return "mean_squared_error"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
-  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) override;
+  double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
+                          bool fused) override;
 };
 
 }  // namespace losses

@@ -3,12 +3,14 @@
 // A metric accumulates batch by batch (update) and reports its value so far (result), which is
 // what Keras's progress bar shows. Accuracy works out which accuracy is meant from the shapes, as
 // Keras's "accuracy" string does: class indices against probabilities (sparse), one-hot against
-// probabilities (categorical), or a single output thresholded at 0.5 (binary).
+// probabilities (categorical), or a single output thresholded at 0.5 (binary). With sample
+// weights a metric is their weighted mean, as Keras's: sum_r w_r value_r / sum_r w_r.
 #pragma once
 
 #include "kiln/tensor.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace kiln {
@@ -18,7 +20,9 @@ class Metric {
   virtual ~Metric() = default;
   virtual std::string name() const = 0;
   virtual void reset() = 0;
-  virtual void update(const Tensor& y_pred, const Tensor& y_true) = 0;
+  void update(const Tensor& y_pred, const Tensor& y_true) { update_weighted(y_pred, y_true, {}); }
+  // One weight per sample (empty: every weight 1).
+  virtual void update_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight) = 0;
   virtual double result() const = 0;
 };
 
@@ -34,14 +38,14 @@ class Accuracy : public Metric {
   Kind kind() const { return kind_; }
   float binary_threshold() const { return binary_threshold_; }
   void reset() override { correct_ = total_ = 0; }
-  void update(const Tensor& y_pred, const Tensor& y_true) override;
-  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void update_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight) override;
+  double result() const override { return total_ > 0.0 ? correct_ / total_ : 0.0; }
 
  private:
   Kind kind_;
   float binary_threshold_;
-  int64_t correct_ = 0;
-  int64_t total_ = 0;
+  double correct_ = 0.0;  // the weights of the right answers (their count, unweighted)
+  double total_ = 0.0;    // the weights of all answers
 };
 
 // Keras's explicit variants.

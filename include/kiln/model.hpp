@@ -23,6 +23,7 @@
 
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,7 +31,8 @@
 
 namespace kiln {
 
-// Validation data for fit: arrays in memory (batched with fit's batch_size) or a batched Dataset.
+// Validation data for fit: arrays in memory (batched with fit's batch_size; with sample weights,
+// the validation loss and metrics are weighted) or a batched Dataset.
 struct ValidationData {
   ValidationData(LabeledData arrays) : arrays(std::move(arrays)) {}                 // NOLINT: implicit on purpose
   ValidationData(data::Dataset<LabeledData> dataset) : dataset(std::move(dataset)) {}  // NOLINT: implicit on purpose
@@ -56,12 +58,21 @@ struct FitOptions {
   int64_t steps_per_epoch = 0;
   int validation_freq = 1;       // validate after every validation_freq-th epoch (counting from 1)
   int64_t validation_steps = 0;  // validation batches per validation; 0: all of them
+  // Arrays only: one weight per sample ([n] or [n, 1]) scaling its share of the loss and metrics;
+  // validation_split keeps the last samples' weights for validation. A dataset carries its
+  // weights in its batches instead: from_tensor_slices(x, y, sample_weight).
+  Tensor sample_weight;
+  // Class index -> weight: each training sample weighs its class's weight (1 for a class not
+  // listed). The class is the label, or the largest entry of a one-hot row. Not together with
+  // sample weights; validation is not weighted by it.
+  std::map<int64_t, float> class_weight;
 };
 
 struct EvaluateOptions {
   int64_t batch_size = 32;
   int verbose = kVerboseAuto;
   int64_t steps = 0;  // batches to evaluate; 0: all of them
+  Tensor sample_weight;  // arrays only: one weight per sample, as FitOptions::sample_weight
   std::vector<Shared<Callback>> callbacks;  // their on_test_* hooks run
 };
 
@@ -100,6 +111,7 @@ class Sequential {
   // buffers have seen a batch of this size. A step whose loss or gradients are NaN or infinite
   // is not applied: ValueError, and the weights, optimizer state and metrics are as before.
   double train_on_batch(const Tensor& x, const Tensor& y);
+  double train_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight);
 
   // The forward pass alone (inference mode); the result is owned by the last layer.
   const Tensor& forward(const Tensor& x, bool training = false);
@@ -161,7 +173,7 @@ class Sequential {
     double loss = 0.0;
     bool applied = false;
   };
-  StepResult train_step(const Tensor& x, const Tensor& y);
+  StepResult train_step(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
   std::string non_finite_step_message(double loss_value) const;
 
   // One epoch's batches: each call gives the next, or nullptr at the end.
@@ -182,7 +194,9 @@ class Sequential {
   void check_pair(const Tensor& x, const Tensor& y) const;
   void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) const;
   void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
-  BatchSource row_batches(const Tensor& x, const Tensor& y, RowRange rows, int64_t batch_size);
+  // sample_weight: empty, or one weight per row of x.
+  BatchSource row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, RowRange rows, int64_t batch_size);
+  std::span<const float> class_weights_of(const Tensor& y, const std::map<int64_t, float>& class_weight);
   void bind_parameters();
   void plan_backward();
 
@@ -209,6 +223,7 @@ class Sequential {
   // Reused buffers: a training step allocates nothing once these have their size.
   Tensor loss_gradient_;
   LabeledData batch_;
+  Tensor class_weights_;  // a batch's class_weight as sample weights
 };
 
 }  // namespace kiln

@@ -147,10 +147,13 @@ class Tensor {
   int64_t size_ = 0;
 };
 
-// Inputs with their targets, row i of x going with row i of y: a training or test set in memory.
+// Inputs with their targets, row i of x going with row i of y: a training or test set in memory,
+// or one batch of it. sample_weight, when not empty, holds one weight per row ([n] or [n, 1]),
+// Keras's third element of (x, y, sample_weight): that row's share of the loss and metrics.
 struct LabeledData {
   Tensor x;
   Tensor y;
+  Tensor sample_weight;
 };
 
 }  // namespace kiln

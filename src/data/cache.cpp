@@ -2,7 +2,8 @@
 //
 // A record is a small header then raw little-endian data:
 //   Tensor:      int64 rank, rank x int64 dims, element_count x float32
-//   LabeledData: the x Tensor, then the y Tensor
+//   LabeledData: the x Tensor, the y Tensor, then the sample weights as a Tensor (of shape [0]
+//                when the data carries none)
 //   int64:       8 bytes
 #include "kiln/data/cache.hpp"
 
@@ -62,11 +63,17 @@ bool read_element(CacheFileReader& in, Tensor& tensor) {
 void write_element(io::AtomicFile& out, const LabeledData& data) {
   write_element(out, data.x);
   write_element(out, data.y);
+  write_element(out, data.sample_weight.empty() ? Tensor(Shape{0}) : data.sample_weight);
 }
 
 bool read_element(CacheFileReader& in, LabeledData& data) {
   if (!read_element(in, data.x)) return false;
-  if (!read_element(in, data.y)) throw FileError("a record is cut short");
+  if (!read_element(in, data.y) || !read_element(in, data.sample_weight)) throw FileError("a record is cut short");
+  if (data.sample_weight.empty()) data.sample_weight = Tensor();
+  if (!sample_weight_fits(data.sample_weight, data.x.rows())) {
+    throw FileError("a record's sample weights have shape " + data.sample_weight.shape().str() + " for " + std::to_string(data.x.rows()) +
+                    " rows");
+  }
   return true;
 }
 

@@ -18,6 +18,17 @@ void rethrow_with_position(const std::string& stage, int64_t element_index) {
   }
 }
 
+bool sample_weight_fits(const Tensor& sample_weight, int64_t rows) {
+  return sample_weight.empty() || (sample_weight.rank() > 0 && sample_weight.rows() == rows && sample_weight.row_size() == 1);
+}
+
+void check_sample_weight(const Tensor& sample_weight, int64_t rows, const std::string& where) {
+  if (!sample_weight_fits(sample_weight, rows)) {
+    throw ShapeError(where + ": sample_weight must hold one weight per sample, shape [" + std::to_string(rows) + "] or [" +
+                     std::to_string(rows) + ", 1], got " + sample_weight.shape().str());
+  }
+}
+
 Tensor stack(std::vector<Tensor>&& samples) {
   if (samples.empty()) return Tensor();
   const Shape sample_shape = samples.front().shape();
@@ -36,14 +47,20 @@ Tensor stack(std::vector<Tensor>&& samples) {
 }
 
 LabeledData stack(std::vector<LabeledData>&& samples) {
-  std::vector<Tensor> xs, ys;
+  const bool weighted = !samples.empty() && !samples.front().sample_weight.empty();
+  std::vector<Tensor> xs, ys, weights;
   xs.reserve(samples.size());
   ys.reserve(samples.size());
-  for (LabeledData& sample : samples) {
-    xs.push_back(std::move(sample.x));
-    ys.push_back(std::move(sample.y));
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].sample_weight.empty() == weighted) {
+      throw ValueError("batch: element " + std::to_string(i) + (weighted ? " has no sample weight but the batch's first has one"
+                                                                          : " has a sample weight but the batch's first has none"));
+    }
+    xs.push_back(std::move(samples[i].x));
+    ys.push_back(std::move(samples[i].y));
+    if (weighted) weights.push_back(std::move(samples[i].sample_weight));
   }
-  return {stack(std::move(xs)), stack(std::move(ys))};
+  return {stack(std::move(xs)), stack(std::move(ys)), weighted ? stack(std::move(weights)) : Tensor()};
 }
 
 Tensor row_of(const Tensor& batch, int64_t row) {
@@ -52,7 +69,9 @@ Tensor row_of(const Tensor& batch, int64_t row) {
   return sample;
 }
 
-LabeledData row_of(const LabeledData& batch, int64_t row) { return {row_of(batch.x, row), row_of(batch.y, row)}; }
+LabeledData row_of(const LabeledData& batch, int64_t row) {
+  return {row_of(batch.x, row), row_of(batch.y, row), batch.sample_weight.empty() ? Tensor() : row_of(batch.sample_weight, row)};
+}
 
 Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows) {
   const auto count = static_cast<int64_t>(rows.size());
@@ -70,7 +89,8 @@ Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows) {
 }
 
 LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows) {
-  return {gather_rows(source.x, rows), gather_rows(source.y, rows)};
+  return {gather_rows(source.x, rows), gather_rows(source.y, rows),
+          source.sample_weight.empty() ? Tensor() : gather_rows(source.sample_weight, rows)};
 }
 
 std::vector<Tensor> unstack(Tensor&& batch) {
@@ -87,7 +107,11 @@ std::vector<LabeledData> unstack(LabeledData&& batch) {
   }
   std::vector<LabeledData> samples;
   samples.reserve(static_cast<size_t>(batch.x.rows()));
-  for (int64_t r = 0; r < batch.x.rows(); ++r) samples.push_back({row_of(batch.x, r), row_of(batch.y, r)});
+  if (!batch.sample_weight.empty() && batch.sample_weight.rows() != batch.x.rows()) {
+    throw ShapeError("unbatch: x has " + std::to_string(batch.x.rows()) + " rows but sample_weight has " +
+                     std::to_string(batch.sample_weight.rows()));
+  }
+  for (int64_t r = 0; r < batch.x.rows(); ++r) samples.push_back(row_of(batch, r));
   return samples;
 }
 

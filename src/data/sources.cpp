@@ -1,5 +1,7 @@
-// The range() source.
+// The range() and random() sources.
 #include "kiln/data/sources.hpp"
+
+#include "kiln/random.hpp"
 
 #include <limits>
 
@@ -50,5 +52,26 @@ std::unique_ptr<Iterator<int64_t>> RangeNode::make_iterator(IterationContext& co
 }
 
 int64_t RangeNode::cardinality() const { return static_cast<int64_t>(range_count(start_, stop_, step_)); }
+
+namespace {
+
+class RandomIterator : public Iterator<uint64_t> {
+ public:
+  RandomIterator(uint64_t seed, std::shared_ptr<StageStatistics> stats) : rng_(seed), stats_(std::move(stats)) {}
+  std::optional<uint64_t> next() override {
+    stats_->elements_produced++;
+    return rng_.next();
+  }
+
+ private:
+  Rng rng_;
+  std::shared_ptr<StageStatistics> stats_;
+};
+
+}  // namespace
+
+std::unique_ptr<Iterator<uint64_t>> RandomNode::make_iterator(IterationContext& context) const {
+  return std::make_unique<RandomIterator>(mix64(seed_ + start_epoch(epochs_started_, context)), context.stats->add_stage("random"));
+}
 
 }  // namespace kiln::data

@@ -157,13 +157,26 @@ class Dataset {
 
 // Element i is row i of x (the tensor is shared, not copied).
 Dataset<Tensor> from_tensor_slices(Tensor x);
-// Element i is (row i of x, row i of y).
+// Element i is (row i of x, row i of y), and with sample weights ([n] or [n, 1]) Keras's
+// (x, y, sample_weight): fit and evaluate weigh each sample's loss and metrics by it.
 Dataset<LabeledData> from_tensor_slices(Tensor x, Tensor y);
+Dataset<LabeledData> from_tensor_slices(Tensor x, Tensor y, Tensor sample_weight);
 Dataset<LabeledData> from_tensor_slices(LabeledData data);
 
 // range(stop), range(start, stop), range(start, stop, step), as Python's range.
 Dataset<int64_t> range(int64_t stop);
 Dataset<int64_t> range(int64_t start, int64_t stop, int64_t step = 1);
+
+// tf.data's Dataset.random: endless random 64-bit values, a new sequence each epoch. Zipped with
+// a dataset, it gives each element a seed for the random image ops that a seeded run repeats, in
+// a parallel map too, and that a fit resumed at epoch k draws as the uninterrupted run did:
+//   zip(batches, data::random(seed)).map([](std::pair<LabeledData, uint64_t> batch_and_seed) {
+//     auto& [batch, seed] = batch_and_seed;
+//     batch.x = image::random_flip_left_right(batch.x, seed);
+//     return std::move(batch);
+//   })
+// Without a seed, one is drawn from kiln's global seed generator (random.hpp).
+Dataset<uint64_t> random(std::optional<uint64_t> seed = std::nullopt);
 
 // make_generator is called once per epoch; the generator it returns yields elements until it
 // returns nullopt.

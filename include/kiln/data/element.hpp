@@ -1,7 +1,7 @@
 // kiln/data/element.hpp — what batch() makes of n elements and what unbatch() makes of a batch.
 //
 //   Tensor       n samples of shape S     -> one Tensor [n, S...]      (and back)
-//   LabeledData  n (x, y) samples         -> one LabeledData of [n, ...] tensors
+//   LabeledData  n (x, y[, weight]) samples -> one LabeledData of [n, ...] tensors
 //   anything else (int64_t from range())  -> std::vector of the elements
 // These are plain overloads: the generic std::vector versions are templates, so the Tensor and
 // LabeledData ones win wherever they apply. Also here: errors that name an element's position.
@@ -30,6 +30,12 @@ class PipelineError : public Error {
 // unless it already is one (the stage nearest its origin names it best).
 [[noreturn]] void rethrow_with_position(const std::string& stage, int64_t element_index);
 
+// Throws ShapeError unless sample_weight is empty or holds one weight per row of the data's
+// `rows` ([rows] or [rows, 1]); the message begins with `where` ("fit", "from_tensor_slices").
+void check_sample_weight(const Tensor& sample_weight, int64_t rows, const std::string& where);
+// The test alone, for a training step's hot path (no message built).
+bool sample_weight_fits(const Tensor& sample_weight, int64_t rows);
+
 // ---- stacking -----------------------------------------------------------------------------------
 
 Tensor stack(std::vector<Tensor>&& samples);
@@ -52,13 +58,13 @@ using BatchOf = decltype(stack(std::declval<std::vector<T>&&>()));
 template <class B>
 using UnbatchedOf = typename decltype(unstack(std::declval<B&&>()))::value_type;
 
-// One row of a tensor as a sample tensor ([n, S...] -> S), or of both x and y.
+// One row of a tensor as a sample tensor ([n, S...] -> S), or of x, y and any sample weights.
 Tensor row_of(const Tensor& batch, int64_t row);
 LabeledData row_of(const LabeledData& batch, int64_t row);
 inline int64_t row_count(const Tensor& x) { return x.rows(); }
 inline int64_t row_count(const LabeledData& data) { return data.x.rows(); }
 
-// The given rows of a tensor, or of x and y, as one batch, in that order: how batch() over
+// The given rows of a tensor, or of x, y and any sample weights, as one batch, in that order: how batch() over
 // from_tensor_slices (shuffled or not) makes its batches, and how an index-shuffling pipeline
 // (range(n).shuffle(n).batch(b).map(...)) turns a batch of indices into data.
 Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows);

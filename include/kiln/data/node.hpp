@@ -8,6 +8,8 @@
 
 #include "kiln/data/stats.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,6 +34,18 @@ struct IterationContext {
   // reshuffles.
   uint64_t epoch = 0;
 };
+
+// The epoch number a node's new iteration stands for: the larger of the consumer's epoch and the
+// count of iterations the node has started (`started`, shared by the node's iterations, which
+// this advances). A stage whose randomness changes each epoch (shuffle, random) draws from it.
+inline uint64_t start_epoch(std::atomic<uint64_t>& started, const IterationContext& context) {
+  uint64_t seen = started.load();
+  uint64_t epoch = 0;
+  do {
+    epoch = std::max(seen, context.epoch);
+  } while (!started.compare_exchange_weak(seen, epoch + 1));
+  return epoch;
+}
 
 template <class T>
 class Iterator {

@@ -30,11 +30,7 @@ class ShuffleNode : public Node<T> {
 
   std::unique_ptr<Iterator<T>> make_iterator(IterationContext& context) const override {
     // The node is shared; each iteration is one epoch, numbered as IterationContext::epoch says.
-    uint64_t started = epochs_started_.load();
-    uint64_t epoch = 0;
-    do {
-      epoch = std::max(started, context.epoch);
-    } while (!epochs_started_.compare_exchange_weak(started, epoch + 1));
+    const uint64_t epoch = start_epoch(epochs_started_, context);
     const uint64_t epoch_seed = reshuffle_ ? mix64(seed_ + epoch) : seed_;
     auto stats = context.stats->add_stage("shuffle");
     stats->buffer_capacity = buffer_size_;

@@ -62,6 +62,19 @@ class RangeNode : public Node<int64_t> {
   int64_t start_, stop_, step_;
 };
 
+// tf.data's Dataset.random with rerandomize_each_iteration: an endless stream of random 64-bit
+// values, a new stream each epoch, numbered as IterationContext::epoch says (as a shuffle's).
+class RandomNode : public Node<uint64_t> {
+ public:
+  explicit RandomNode(uint64_t seed) : seed_(seed) {}
+  std::unique_ptr<Iterator<uint64_t>> make_iterator(IterationContext& context) const override;
+  int64_t cardinality() const override { return kInfiniteCardinality; }
+
+ private:
+  uint64_t seed_;
+  mutable std::atomic<uint64_t> epochs_started_{0};
+};
+
 // A generator yields elements until it returns nullopt. A fresh one is made for each epoch.
 template <class T>
 using Generator = std::function<std::optional<T>()>;

@@ -13,16 +13,16 @@
 // Randomness is stateless, like tf.image.stateless_random_*: a random op's result is a function
 // of (images, seed) alone. Image i of a batch draws from its own stream, Rng(mix64(seed ^
 // mix64(i))), so one image gives what image 0 of a batch with the same seed gives. In a pipeline,
-// pass a fresh seed per call: from a shared Rng (`rng->next()`) in a serial map, which calls in
-// element order, so a seeded run repeats exactly; a parallel map's calls come in any order, so
-// there take the seed from the element itself (its index, say).
+// give each element its own seed with zip(..., data::random(seed)): the same seeds in a serial or
+// a parallel map, a new set each epoch, and in a fit resumed at epoch k the ones the uninterrupted
+// run drew (a shared Rng called from the map would restart instead).
 //
 // Intended usage, in a map:
-//   auto rng = std::make_shared<kiln::Rng>(42);
-//   batches.map([rng](LabeledData batch) {
-//     batch.x = image::random_flip_left_right(batch.x, rng->next());
-//     batch.x = image::random_brightness(batch.x, /*max_delta=*/25.5f, rng->next());
-//     return batch;
+//   data::zip(batches, data::random(42)).map([](std::pair<LabeledData, uint64_t> batch_and_seed) {
+//     auto& [batch, seed] = batch_and_seed;
+//     batch.x = image::random_flip_left_right(batch.x, seed);
+//     batch.x = image::random_brightness(batch.x, /*max_delta=*/25.5f, mix64(seed + 1));
+//     return std::move(batch);
 //   });
 #pragma once
 
