@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes kiln's parsers of outside bytes with libFuzzer: IDX files (plain and gzip), .npz archives,
-# the file-cache format and image decoding. Builds the targets with clang (ASan + UBSan) in
-# build-fuzz/, then runs each for SECONDS (default 30) from its seed corpus in fuzz/corpus/.
+# the file-cache format, image decoding and whole-model .kiln files. Builds the targets with clang
+# (ASan + UBSan) in build-fuzz/, then runs each for SECONDS (default 30) from its seed corpus in fuzz/corpus/.
 # New inputs go to a temporary folder, so the corpus in the repository stays as it is.
 #   scripts/fuzz.sh [SECONDS]
 # A crash stops with the input that caused it saved as build-fuzz/crash-<target>-<hash>: move it to
@@ -17,7 +17,7 @@ cmake --build build-fuzz -j"$jobs"
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for target in idx npz cache image; do
+for target in idx npz cache image model; do
   mkdir -p "$scratch/$target"
   cp fuzz/corpus/"$target"/* "$scratch/$target/"
   echo "== fuzz_$target for ${seconds} s"

@@ -205,6 +205,18 @@ auto in_config(const ModelFile& file, const std::string& where, const Step& step
   }
 }
 
+// Runs all of reading `file`: a JSON value of the wrong type anywhere (a number where a name
+// should be, a list where an object should be), which the checks along the way did not foresee,
+// becomes a FileError naming the file instead of escaping as a JSON library exception.
+template <class Body>
+auto reading(const ModelFile& file, const Body& body) {
+  try {
+    return body();
+  } catch (const Json::exception& error) {
+    throw FileError("cannot read model file " + file.path() + ": its JSON does not have the form kiln writes (" + error.what() + ")");
+  }
+}
+
 // The model's own config: {"name", "layers"}.
 Json sequential_config(const ModelFile& file) {
   const Json& config = file.config();
@@ -371,36 +383,37 @@ void restore_from(const ModelFile& file, Sequential& model) {
 
 Sequential load_model(const std::string& path) {
   const ModelFile file(path);
-  const Json config = sequential_config(file);
-  const Json& layers = config["layers"];
-  Sequential model({}, in_config(file, "the model's name", [&] { return config.at("name").get<std::string>(); }));
-  for (size_t index = 0; index < layers.size(); ++index) {
-    in_config(file, layer_where(index, layers.size()), [&] { model.add(model_config::layer_from_config(layers[index])); });
-  }
-  const Shape shape = input_shape(file);
-  in_config(file, "building for inputs of shape " + shape.str(), [&] { model.build(shape); });
-  const Json compile_config = file.config().value("compile_config", Json());
-  if (!compile_config.is_null()) {
-    in_config(file, "compile_config", [&] {
-      std::vector<Shared<Metric>> metrics;
-      for (const Json& metric : compile_config.value("metrics", Json::array())) {
-        metrics.push_back(model_config::metric_from_config(metric));
-      }
-      model.compile(model_config::optimizer_from_config(compile_config.at("optimizer")),
-                    model_config::loss_from_config(compile_config.at("loss")), std::move(metrics));
-    });
-  }
-  restore_from(file, model);
-  return model;
+  return reading(file, [&] {
+    const Json config = sequential_config(file);
+    const Json& layers = config["layers"];
+    Sequential model({}, in_config(file, "the model's name", [&] { return config.at("name").get<std::string>(); }));
+    for (size_t index = 0; index < layers.size(); ++index) {
+      in_config(file, layer_where(index, layers.size()), [&] { model.add(model_config::layer_from_config(layers[index])); });
+    }
+    const Shape shape = input_shape(file);
+    in_config(file, "building for inputs of shape " + shape.str(), [&] { model.build(shape); });
+    const Json compile_config = file.config().value("compile_config", Json());
+    if (!compile_config.is_null()) {
+      in_config(file, "compile_config", [&] {
+        std::vector<Shared<Metric>> metrics;
+        for (const Json& metric : compile_config.value("metrics", Json::array())) {
+          metrics.push_back(model_config::metric_from_config(metric));
+        }
+        model.compile(model_config::optimizer_from_config(compile_config.at("optimizer")),
+                      model_config::loss_from_config(compile_config.at("loss")), std::move(metrics));
+      });
+    }
+    restore_from(file, model);
+    return model;
+  });
 }
 
 void restore_model(Sequential& model, const std::string& path) {
   const ModelFile file(path);
-  if (!model.built()) {
-    const Shape shape = input_shape(file);
-    model.build(shape);
-  }
-  restore_from(file, model);
+  reading(file, [&] {
+    if (!model.built()) model.build(input_shape(file));
+    restore_from(file, model);
+  });
 }
 
 }  // namespace kiln

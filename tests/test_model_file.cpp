@@ -241,6 +241,23 @@ TEST_CASE("model file: truncated, foreign and mismatched files are refused by na
   SUBCASE("a missing file") {
     CHECK(contains(error_message<FileError>([&] { load_model(directory.file("none.kiln")); }), "none.kiln"));
   }
+  SUBCASE("valid JSON of the wrong form: a number for a name, a list for an object") {
+    for (const std::string config : {R"({"class_name": 5})", R"([1, 2])", R"({"class_name": "Sequential", "config": [], "build_config": 3})"}) {
+      std::vector<std::pair<std::string, std::string>> entries{{"config.json", config}};
+      for (const char* name : {"metadata.json", "model.weights.npz", "optimizer.npz"}) entries.emplace_back(name, entry_text(path, name));
+      std::vector<io::ZipEntryToWrite> to_write;
+      for (const auto& [name, text] : entries) {
+        to_write.push_back({name, {std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size())}});
+      }
+      const std::string damaged = directory.file("damaged.kiln");
+      io::AtomicFile out(damaged);
+      io::write_zip(to_write, [&](std::span<const unsigned char> bytes) { out.write(bytes.data(), bytes.size()); }, damaged);
+      out.commit();
+      INFO(config);
+      CHECK(contains(error_message<FileError>([&] { load_model(damaged); }), damaged));
+      CHECK(contains(error_message<FileError>([&] { restore_model(target, damaged); }), damaged));
+    }
+  }
   CHECK(weights_of(target) == before);
   CHECK(target.epochs_completed() == 0);
 }

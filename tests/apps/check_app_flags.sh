@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile flags and paths given to the apps: each must give one line naming the problem and a
 # non-zero status before any training, never a crash, a wrap-around or an hour of wasted training.
-# Usage: check_app_flags.sh BIN_DIR (where kiln-mnist and kiln-images are).
+# Also: --checkpoint then --resume give an uninterrupted run's bytes, and kiln-predict reads the file.
+# Usage: check_app_flags.sh BIN_DIR (where kiln-mnist, kiln-images and kiln-predict are).
 set -uo pipefail
 bin="$1"
 work="$(mktemp -d)"
@@ -64,5 +65,32 @@ else
   echo "FAILED: --csv-log and --early-stopping"; cat "$work/err" "$work/log.csv" 2>/dev/null | head -10
   failures=$((failures + 1))
 fi
+
+# --checkpoint and --resume: one epoch checkpointed, then resumed to two, ends with the bytes of
+# an uninterrupted two-epoch run's weights.
+expect 2 "--checkpoint needs a path ending in .kiln" -- "${mnist[@]}" --checkpoint "$work/ck.npz"
+expect 1 "no-such.kiln" -- "${mnist[@]}" --resume "$work/no-such.kiln"
+if "${mnist[@]}" --epochs 2 --save "$work/whole-run.npz" >"$work/out" 2>"$work/err" &&
+   "${mnist[@]}" --epochs 1 --checkpoint "$work/ck.kiln" >"$work/out" 2>"$work/err" &&
+   "${mnist[@]}" --epochs 2 --resume "$work/ck.kiln" --save "$work/resumed.npz" >"$work/out" 2>"$work/err" &&
+   grep -q "Resumed from $work/ck.kiln after epoch 1" "$work/out" && grep -q "Epoch 2/2" "$work/out" && ! grep -q "Epoch 1/2" "$work/out" &&
+   cmp -s "$work/whole-run.npz" "$work/resumed.npz"; then
+  echo "ok: --checkpoint, then --resume, gives the uninterrupted run's weights"
+else
+  echo "FAILED: --checkpoint, then --resume"; cat "$work/out" "$work/err" | head -10
+  failures=$((failures + 1))
+fi
+
+# kiln-predict runs a saved model over labelled data, and names a file that is not one.
+if "$bin/kiln-predict" --model "$work/ck.kiln" --data "$work/tiny" >"$work/out" 2>"$work/err" &&
+   grep -q "^Accuracy: [01]\.[0-9]* ([0-2] of 2)" "$work/out" && grep -q "^Confusion matrix" "$work/out"; then
+  echo "ok: kiln-predict"
+else
+  echo "FAILED: kiln-predict"; cat "$work/out" "$work/err" | head -10
+  failures=$((failures + 1))
+fi
+expect 1 "not a kiln model file" -- "$bin/kiln-predict" --model "$work/resumed.npz" --data "$work/tiny"
+expect 1 "no-such.kiln" -- "$bin/kiln-predict" --model "$work/no-such.kiln" --data "$work/tiny"
+expect 2 "no such folder" -- "$bin/kiln-predict" --model "$work/ck.kiln" --data "$work/no/such"
 
 [ "$failures" = 0 ] || { echo "$failures failed"; exit 1; }
