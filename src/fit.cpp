@@ -194,14 +194,25 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
   const int64_t steps_per_epoch = options.steps_per_epoch;
   bool ran_out = false;
   auto start_epoch = [&](int epoch) -> BatchSource {
-    if (!iteration || steps_per_epoch == 0) {
+    if (steps_per_epoch == 0) {
       iteration.reset();  // the previous epoch's threads stop before the next epoch's start
       // Told the epoch, the pipeline's shuffles order it as they did epoch `epoch` of a run from 0.
       iteration = std::make_shared<data::Iteration<LabeledData>>(batches.node(), static_cast<uint64_t>(epoch));
+    } else if (!iteration) {
+      // One iteration runs on across epochs. A fit that starts at epoch k (resumed from a
+      // checkpoint) first reads, without training, the k * steps_per_epoch batches that epochs
+      // 0 to k - 1 took, so it trains on the batches an uninterrupted run would have.
+      iteration = std::make_shared<data::Iteration<LabeledData>>(batches.node());
+      for (int64_t skipped = 0; skipped < int64_t{epoch} * steps_per_epoch; ++skipped) {
+        if (!iteration->next()) {
+          iteration.reset();  // ran out: the epoch's first batch says so
+          break;
+        }
+      }
     }
     return [&, taken = int64_t{0}]() mutable -> const LabeledData* {
       if (steps_per_epoch > 0 && taken == steps_per_epoch) return nullptr;
-      current = iteration->next();
+      current = iteration ? iteration->next() : std::nullopt;
       if (!current) {
         if (steps_per_epoch > 0 && !ran_out) {
           ran_out = true;

@@ -349,6 +349,26 @@ TEST_CASE("fit on a dataset resumed at epoch 2 shuffles as the uninterrupted run
   CHECK(weights_of(resumed) == weights_of(uninterrupted));
 }
 
+TEST_CASE("fit with steps_per_epoch over a repeated dataset, resumed at epoch 2, trains on the batches the uninterrupted run did") {
+  const Tensor x = random_images(96, 8), y = labels_for(x);
+  // 6 batches a pass and 4 an epoch: epochs start mid-pass, and each pass is shuffled anew.
+  auto batches = [&] { return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).repeat(); };
+  const FitOptions uninterrupted_options{.epochs = 4, .verbose = 0, .steps_per_epoch = 4};
+  set_random_seed(31);
+  Sequential uninterrupted = small_model();
+  uninterrupted.fit(batches(), uninterrupted_options);
+
+  TemporaryDirectory directory;
+  set_random_seed(31);
+  Sequential first = small_model();
+  first.fit(batches(), {.epochs = 2, .verbose = 0, .steps_per_epoch = 4});
+  first.save(directory.file("m.kiln"));
+  Sequential resumed = load_model(directory.file("m.kiln"));
+  resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2, .steps_per_epoch = 4});
+  CHECK(weights_of(resumed) == weights_of(uninterrupted));
+  CHECK(weights_of(resumed) != weights_of(first));
+}
+
 TEST_CASE("a random map seeded through data::random draws, when resumed at epoch 2, what the uninterrupted run drew") {
   const Tensor x = random_images(96, 8), y = labels_for(x);
   // Noise added to each batch from its own seed: a stand-in for random augmentation.
