@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -332,83 +333,74 @@ TEST_CASE("BackupAndRestore: a fit killed after epoch 2 of 4 goes on from its ba
   CHECK_FALSE(std::filesystem::exists(backup));  // a fit that ended deletes its backup
 }
 
-TEST_CASE("fit on a dataset resumed at epoch 2 shuffles as the uninterrupted run did") {
-  const Tensor x = random_images(96, 8), y = labels_for(x);
-  auto batches = [&] { return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16); };
+namespace {
+
+// Weights after 4 epochs in one fit, and after a fit stopped at epoch 2, saved, loaded and
+// resumed to epoch 4; each fit gets a fresh pipeline from make_batches, as a new process would.
+struct WholeAndResumed {
+  std::vector<float> whole, resumed, after_two;
+};
+WholeAndResumed whole_and_resumed(const std::function<data::Dataset<LabeledData>()>& make_batches, FitOptions options) {
+  options.verbose = 0;
+  options.epochs = 4;
   set_random_seed(31);
-  Sequential uninterrupted = small_model();
-  uninterrupted.fit(batches(), {.epochs = 4, .verbose = 0});
+  Sequential whole = small_model();
+  whole.fit(make_batches(), options);
 
   TemporaryDirectory directory;
   set_random_seed(31);
   Sequential first = small_model();
-  first.fit(batches(), {.epochs = 2, .verbose = 0});
+  FitOptions first_options = options;
+  first_options.epochs = 2;
+  first.fit(make_batches(), first_options);
   first.save(directory.file("m.kiln"));
   Sequential resumed = load_model(directory.file("m.kiln"));
-  resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
-  CHECK(weights_of(resumed) == weights_of(uninterrupted));
+  options.initial_epoch = 2;
+  resumed.fit(make_batches(), options);
+  return {weights_of(whole), weights_of(resumed), weights_of(first)};
+}
+
+}  // namespace
+
+TEST_CASE("fit on a dataset resumed at epoch 2 shuffles as the uninterrupted run did") {
+  const Tensor x = random_images(96, 8), y = labels_for(x);
+  const WholeAndResumed runs = whole_and_resumed([&] { return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16); }, {});
+  CHECK(runs.resumed == runs.whole);
 }
 
 TEST_CASE("fit with steps_per_epoch over a repeated dataset, resumed at epoch 2, trains on the batches the uninterrupted run did") {
   const Tensor x = random_images(96, 8), y = labels_for(x);
   // 6 batches a pass and 4 an epoch: epochs start mid-pass, and each pass is shuffled anew.
-  auto batches = [&] { return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).repeat(); };
-  const FitOptions uninterrupted_options{.epochs = 4, .verbose = 0, .steps_per_epoch = 4};
-  set_random_seed(31);
-  Sequential uninterrupted = small_model();
-  uninterrupted.fit(batches(), uninterrupted_options);
-
-  TemporaryDirectory directory;
-  set_random_seed(31);
-  Sequential first = small_model();
-  first.fit(batches(), {.epochs = 2, .verbose = 0, .steps_per_epoch = 4});
-  first.save(directory.file("m.kiln"));
-  Sequential resumed = load_model(directory.file("m.kiln"));
-  resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2, .steps_per_epoch = 4});
-  CHECK(weights_of(resumed) == weights_of(uninterrupted));
-  CHECK(weights_of(resumed) != weights_of(first));
+  const WholeAndResumed runs = whole_and_resumed([&] { return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).repeat(); },
+                                                 {.steps_per_epoch = 4});
+  CHECK(runs.resumed == runs.whole);
+  CHECK(runs.resumed != runs.after_two);
 }
 
 TEST_CASE("a random map seeded through data::random draws, when resumed at epoch 2, what the uninterrupted run drew") {
   const Tensor x = random_images(96, 8), y = labels_for(x);
   // Noise added to each batch from its own seed: a stand-in for random augmentation.
-  auto batches = [&] {
-    return data::zip(data::from_tensor_slices(x, y).shuffle(96, 4).batch(16), data::random(21))
-        .map([](std::pair<LabeledData, uint64_t> batch_and_seed) {
-          auto& [batch, seed] = batch_and_seed;
-          Rng rng(seed);
-          for (float& value : batch.x.values()) value += rng.uniform(-0.1f, 0.1f);
-          return std::move(batch);
-        });
-  };
-  set_random_seed(31);
-  Sequential uninterrupted = small_model();
-  uninterrupted.fit(batches(), {.epochs = 4, .verbose = 0});
-
-  TemporaryDirectory directory;
-  set_random_seed(31);
-  Sequential first = small_model();
-  first.fit(batches(), {.epochs = 2, .verbose = 0});
-  first.save(directory.file("m.kiln"));
-  Sequential resumed = load_model(directory.file("m.kiln"));
-  resumed.fit(batches(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
-  CHECK(weights_of(resumed) == weights_of(uninterrupted));
+  const WholeAndResumed seeded = whole_and_resumed(
+      [&] {
+        return data::zip(data::from_tensor_slices(x, y).shuffle(96, 4).batch(16), data::random(21))
+            .map([](std::pair<LabeledData, uint64_t> batch_and_seed) {
+              auto& [batch, seed] = batch_and_seed;
+              Rng rng(seed);
+              for (float& value : batch.x.values()) value += rng.uniform(-0.1f, 0.1f);
+              return std::move(batch);
+            });
+      },
+      {});
+  CHECK(seeded.resumed == seeded.whole);
   // A map that keeps its own generator restarts it, and so trains on other noise.
-  auto own_generator = [&] {
-    auto rng = std::make_shared<Rng>(21);
-    return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).map([rng](LabeledData batch) {
-      for (float& value : batch.x.values()) value += rng->uniform(-0.1f, 0.1f);
-      return batch;
-    });
-  };
-  set_random_seed(31);
-  Sequential whole = small_model();
-  whole.fit(own_generator(), {.epochs = 4, .verbose = 0});
-  set_random_seed(31);
-  Sequential first_half = small_model();
-  first_half.fit(own_generator(), {.epochs = 2, .verbose = 0});
-  first_half.save(directory.file("own.kiln"));
-  Sequential restarted = load_model(directory.file("own.kiln"));
-  restarted.fit(own_generator(), {.epochs = 4, .verbose = 0, .initial_epoch = 2});
-  CHECK(weights_of(restarted) != weights_of(whole));
+  const WholeAndResumed own_generator = whole_and_resumed(
+      [&] {
+        auto rng = std::make_shared<Rng>(21);
+        return data::from_tensor_slices(x, y).shuffle(96, 4).batch(16).map([rng](LabeledData batch) {
+          for (float& value : batch.x.values()) value += rng->uniform(-0.1f, 0.1f);
+          return batch;
+        });
+      },
+      {});
+  CHECK(own_generator.resumed != own_generator.whole);
 }
