@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdio>
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -89,7 +90,7 @@ class Team {
   ~Team() {
     stopping_.store(true);
     generation_.fetch_add(1);
-    generation_.notify_all();
+    wake_sleeping_helpers();
     helpers_.clear();  // joins them
   }
 
@@ -114,7 +115,7 @@ class Team {
       shares_[seat].cursor.store(pack(generation, share_begin(seat, tiles, seats), share_begin(seat + 1, tiles, seats)));
     }
     generation_.store(generation);
-    if (sleeping_helpers_.load() > 0) generation_.notify_all();
+    if (sleeping_helpers_.load() > 0) wake_sleeping_helpers();
 
     take_tiles(generation, 0);
     // Every tile is claimed; wait for the ones other threads are still computing.
@@ -216,10 +217,21 @@ class Team {
       if (spins % 64 == 0 && now_nanoseconds() - spin_start > kSpinNanoseconds) break;
       cpu_relax();
     }
+    // A mutex and condition variable, not std::atomic::wait: libstdc++'s atomic wait lost a
+    // notify_all here (a helper slept on through the team's destruction, and the process hung at
+    // exit). The count goes up before the generation is read again, and run() stores the
+    // generation before it reads the count, so either the helper sees the new job or run() sees
+    // a sleeper and wakes it under the mutex.
+    std::unique_lock lock(sleep_mutex_);
     sleeping_helpers_.fetch_add(1);
-    generation_.wait(seen);
+    wake_.wait(lock, [&] { return generation_.load() != seen; });
     sleeping_helpers_.fetch_sub(1);
     return generation_.load();
+  }
+
+  void wake_sleeping_helpers() {
+    std::lock_guard lock(sleep_mutex_);
+    wake_.notify_all();
   }
 
   std::mutex busy_;  // held by the caller whose job is running
@@ -231,6 +243,8 @@ class Team {
   std::atomic<int64_t> tiles_done_{0};
   Share shares_[kMaxSeats];
   std::atomic<int> sleeping_helpers_{0};
+  std::mutex sleep_mutex_;  // helpers sleep on wake_ under it
+  std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
   std::vector<std::jthread> helpers_;  // last: joined before the members they use go away
 };
