@@ -62,10 +62,12 @@ const Tensor& Dense::backward(const Tensor& dy) {
   return backward_from_preactivation(preactivation_gradient_);
 }
 
-// dz: [batch, units]
-//   dW = x^T dz     [in, units]
-//   db = sum_rows dz  [units]
-//   dx = dz W^T     [batch, in]   (skipped for the model's first layer)
+// dz = dL/dz: [batch, units]. Since z[r, j] = sum_k x[r, k] W[k, j] + b[j], each weight reaches
+// the loss through every row's z:
+//   dL/dW[k, j] = sum_r dz[r, j] x[r, k]   ->  dW = x^T dz       [in, units]
+//   dL/db[j]    = sum_r dz[r, j]           ->  db = sum_rows dz  [units]
+//   dL/dx[r, k] = sum_j dz[r, j] W[k, j]   ->  dx = dz W^T       [batch, in]  (skipped for the first layer)
+// examples/reference/plain_model.hpp computes the same with plain loops.
 const Tensor& Dense::backward_from_preactivation(const Tensor& dz) {
   const ConstMatrixMap dz_matrix = dz.matrix();
   gemm(input_->matrix(), Operand::Transposed, dz_matrix, Operand::AsIs, MatrixMap(kernel_.gradient, input_dim_, units_));
