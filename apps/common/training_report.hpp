@@ -1,10 +1,11 @@
 // apps/common/training_report.hpp — the flags every training app shares: what it saves (--save,
-// --history-json), the callbacks a command line can ask for (--early-stopping, --csv-log,
+// --history-json, --plot), the callbacks a command line can ask for (--early-stopping, --csv-log,
 // --checkpoint), going on from a checkpoint (--resume), and the median epoch time it prints.
 #pragma once
 
 #include "arguments.hpp"
 #include "history_json.hpp"
+#include "history_plot.hpp"
 
 #include <kiln/kiln.hpp>
 
@@ -26,12 +27,13 @@ inline void print_epoch_time(const History& history, const std::string& thread_n
               num_threads(), thread_noun.c_str(), num_threads() == 1 ? "" : "s");
 }
 
-// Declares the two flags write_requested_files() reads.
+// Declares the flags write_requested_files() reads.
 inline void add_output_options(Arguments& arguments) {
   arguments.add_option("save", "PATH", "",
                        "write the trained model to PATH: the whole model if PATH ends in .kiln (kiln-predict reads "
                        "it), else the weights (.npz, readable by numpy.load)");
   arguments.add_option("history-json", "PATH", "", "write per-epoch metrics, test results and epoch times as JSON");
+  arguments.add_option("plot", "PATH", "", "draw the training curves (loss and accuracy, training and validation) as SVG");
 }
 
 // --early-stopping, --csv-log and --checkpoint, the callbacks a command line can ask for, and --resume.
@@ -71,16 +73,16 @@ inline int resume_if_requested(const Arguments& arguments, Sequential& model) {
   return model.epochs_completed();
 }
 
-// Refuses --save and --history-json paths that cannot be written before training starts, not
-// after it has run for an hour.
+// Refuses output paths that cannot be written before training starts, not after it has run for
+// an hour.
 inline void check_output_paths(const Arguments& arguments) {
-  for (const char* flag : {"save", "history-json", "checkpoint"}) {
+  for (const char* flag : {"save", "history-json", "plot", "checkpoint"}) {
     if (const std::string path = arguments.text(flag); !path.empty()) io::check_can_write(path, std::string("--") + flag);
   }
 }
 
 // --save PATH writes the model (.kiln) or its weights; --history-json PATH the history with the
-// final evaluation.
+// final evaluation; --plot PATH the training curves.
 inline void write_requested_files(const Arguments& arguments, Sequential& model, const History& history,
                                   const Logs& final_logs) {
   if (const std::string path = arguments.text("save"); path.ends_with(".kiln")) {
@@ -93,6 +95,10 @@ inline void write_requested_files(const Arguments& arguments, Sequential& model,
   if (const std::string path = arguments.text("history-json"); !path.empty()) {
     write_history_json(path, history, final_logs);
     std::cout << "Wrote history to " << path << "\n";
+  }
+  if (const std::string path = arguments.text("plot"); !path.empty()) {
+    write_history_svg(path, history);
+    std::cout << "Drew the training curves in " << path << "\n";
   }
 }
 

@@ -81,6 +81,16 @@ else
   failures=$((failures + 1))
 fi
 
+# --plot draws the curves of the epochs trained; a folder that does not exist is refused first.
+expect 1 "the folder '$work/no/such' does not exist" -- "${mnist[@]}" --plot "$work/no/such/curves.svg"
+if "${mnist[@]}" --epochs 2 --plot "$work/curves.svg" >"$work/out" 2>"$work/err" &&
+   [ "$(grep -c '<title>loss, epoch' "$work/curves.svg")" = 2 ] && grep -q '</svg>' "$work/curves.svg"; then
+  echo "ok: --plot"
+else
+  echo "FAILED: --plot"; cat "$work/out" "$work/err" | head -10
+  failures=$((failures + 1))
+fi
+
 # kiln-predict runs a saved model over labelled data, and names a file that is not one.
 if "$bin/kiln-predict" --model "$work/ck.kiln" --data "$work/tiny" >"$work/out" 2>"$work/err" &&
    grep -q "^Accuracy: [01]\.[0-9]* ([0-2] of 2)" "$work/out" && grep -q "^Confusion matrix" "$work/out"; then
