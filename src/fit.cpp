@@ -435,7 +435,7 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
       data::check_sample_weight(batch->sample_weight, batch->x.rows(), "evaluate: batch " + std::to_string(step + 1));
     }
     const std::span<const float> sample_weight = batch->sample_weight.values();
-    loss_sum += loss.compute_weighted(prediction, batch->y, sample_weight, nullptr, false) * static_cast<double>(batch->x.rows());
+    loss_sum += loss.compute_weighted(prediction, batch->y, sample_weight, nullptr, GradientWith::Predictions) * static_cast<double>(batch->x.rows());
     samples_seen += batch->x.rows();
     for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, batch->y, sample_weight);
     logs["loss"] = loss_sum / static_cast<double>(samples_seen);

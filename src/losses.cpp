@@ -75,7 +75,7 @@ float weight_of(std::span<const float> sample_weight, int64_t r) {
 
 // ---- SparseCategoricalCrossentropy ----------------------------------------------------------------
 // loss = sum_r -w_r log p[r, label_r] / n   (w_r = 1 without sample weights)
-// fused (after softmax) or from logits:  dz = w_r (p - onehot(label)) / n
+// w.r.t. the softmax's input z, or from logits:  dz = w_r (p - onehot(label)) / n
 // plain, w.r.t. p:                       dp[r, label_r] = -w_r / (n p[r, label_r])
 // Why p - onehot: with p = softmax(z), log p_y = z_y - log sum_k exp(z_k), so
 // d(-log p_y)/dz_j = exp(z_j) / sum_k exp(z_k) - [j = y] = p_j - [j = y]. Through the softmax there
@@ -101,7 +101,7 @@ void SparseCategoricalCrossentropy::check_targets(const Shape& y_pred_shape, con
 }
 
 double SparseCategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
-                                                      Tensor* gradient, bool fused) {
+                                                      Tensor* gradient, GradientWith with) {
   const int64_t n = y_pred.rows(), classes = y_pred.row_size();
   const Tensor* probabilities = &y_pred;
   if (from_logits_) {
@@ -126,7 +126,7 @@ double SparseCategoricalCrossentropy::compute_weighted(const Tensor& y_pred, con
   if (gradient) {
     gradient->resize(y_pred.shape());
     const float inverse_n = 1.0f / static_cast<float>(n);
-    if (fused || from_logits_) {
+    if (with == GradientWith::PreActivation || from_logits_) {
       gradient->matrix() = probabilities->matrix() * inverse_n;
       for (int64_t r = 0; r < n; ++r) gradient->at(r, static_cast<int64_t>(y_true[r])) -= inverse_n;
       if (!sample_weight.empty()) {
@@ -147,7 +147,7 @@ double SparseCategoricalCrossentropy::compute_weighted(const Tensor& y_pred, con
 // ---- CategoricalCrossentropy ----------------------------------------------------------------------
 // Keras first rescales each row of p to sum to 1 (S = sum p), then clips:
 // loss = sum_r -w_r sum_j y_j log(p_j / S) / n
-// fused (after softmax) or from logits:  dz = w_r (p * sum(y) - y) / n
+// w.r.t. the softmax's input z, or from logits:  dz = w_r (p * sum(y) - y) / n
 // plain, w.r.t. p:                       dp_j = w_r (-y_j / p_j + sum(y) / S) / n
 
 void CategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
@@ -155,7 +155,7 @@ void CategoricalCrossentropy::check_targets(const Shape& y_pred_shape, const Ten
 }
 
 double CategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
-                                                Tensor* gradient, bool fused) {
+                                                Tensor* gradient, GradientWith with) {
   const int64_t n = y_pred.rows(), classes = y_pred.row_size();
   if (from_logits_) {
     probabilities_.resize(y_pred.shape());
@@ -185,7 +185,7 @@ double CategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Ten
     float* g = gradient->data() + r * classes;
     const float scale = weight * inverse_n;
     for (int64_t j = 0; j < classes; ++j) {
-      if (fused || from_logits_) {
+      if (with == GradientWith::PreActivation || from_logits_) {
         g[j] = (p[j] * target_sum - y[j]) * scale;
       } else {
         const float log_term = is_clipped(p[j] / prediction_sum) ? 0.0f : -y[j] / p[j];
@@ -199,7 +199,7 @@ double CategoricalCrossentropy::compute_weighted(const Tensor& y_pred, const Ten
 // ---- BinaryCrossentropy ---------------------------------------------------------------------------
 // N = every element; loss = sum -w_r (y log p + (1 - y) log(1 - p)) / N, p clipped, w_r the weight
 // of the element's sample (its row)
-// fused (after sigmoid) or from logits:  dz = w_r (sigmoid(z) - y) / N
+// w.r.t. the sigmoid's input z, or from logits:  dz = w_r (sigmoid(z) - y) / N
 // plain, w.r.t. p:                       dp = w_r (p - y) / (p (1 - p) N)
 
 void BinaryCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& y_true) const {
@@ -207,7 +207,7 @@ void BinaryCrossentropy::check_targets(const Shape& y_pred_shape, const Tensor& 
 }
 
 double BinaryCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
-                                           Tensor* gradient, bool fused) {
+                                           Tensor* gradient, GradientWith with) {
   const int64_t count = y_pred.size(), per_row = y_pred.row_size();
   if (gradient) gradient->resize(y_pred.shape());
   const float inverse_count = 1.0f / static_cast<float>(count);
@@ -226,7 +226,7 @@ double BinaryCrossentropy::compute_weighted(const Tensor& y_pred, const Tensor& 
       const double p = clip_probability(raw_p);
       element_loss = -(y * std::log(p) + (1.0 - y) * std::log(1.0 - p));
       if (gradient) {
-        (*gradient)[i] = fused ? (raw_p - y) * scale : is_clipped(raw_p) ? 0.0f : (raw_p - y) / (raw_p * (1.0f - raw_p)) * scale;
+        (*gradient)[i] = with == GradientWith::PreActivation ? (raw_p - y) * scale : is_clipped(raw_p) ? 0.0f : (raw_p - y) / (raw_p * (1.0f - raw_p)) * scale;
       }
     }
     total += sample_weight.empty() ? element_loss : weight * element_loss;
@@ -243,7 +243,7 @@ void MeanSquaredError::check_targets(const Shape& y_pred_shape, const Tensor& y_
 }
 
 double MeanSquaredError::compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
-                                         Tensor* gradient, bool /*fused*/) {
+                                         Tensor* gradient, GradientWith /*with*/) {
   const int64_t count = y_pred.size(), per_row = y_pred.row_size();
   if (gradient) gradient->resize(y_pred.shape());
   double total = 0.0;

@@ -321,10 +321,11 @@ Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y, 
   Loss& loss = **loss_;
   loss.check_targets(prediction.shape(), y);
   Layer& last = *layers_.back();
-  const bool fused = loss.fuses_with(last.output_activation());
-  const double loss_value = loss.compute_weighted(prediction, y, sample_weight, &loss_gradient_, fused);
+  const GradientWith with = loss.fuses_with(last.output_activation()) ? GradientWith::PreActivation : GradientWith::Predictions;
+  const double loss_value = loss.compute_weighted(prediction, y, sample_weight, &loss_gradient_, with);
 
-  const Tensor* gradient = fused ? &last.backward_from_preactivation(loss_gradient_) : &last.backward(loss_gradient_);
+  const Tensor* gradient = with == GradientWith::PreActivation ? &last.backward_from_preactivation(loss_gradient_)
+                                                              : &last.backward(loss_gradient_);
   for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
 
   // A NaN or infinite loss or gradient would spread into every weight it touches: such a step

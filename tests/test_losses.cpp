@@ -31,6 +31,7 @@ using kiln::testing::error_message;
 using kiln::testing::contains;
 
 using kiln::Activation;
+using kiln::GradientWith;
 using kiln::Shape;
 using kiln::ShapeError;
 using kiln::Tensor;
@@ -112,25 +113,25 @@ void check_close(const Tensor& analytic, const std::vector<double>& numeric) {
   CHECK(largest > 1e-2);  // a gradient that is zero everywhere would make the check vacuous
 }
 
-// The plain gradient (fused = false) against finite differences of compute() itself.
+// The gradient w.r.t. the predictions (GradientWith::Predictions) against finite differences of compute() itself.
 void check_plain_gradient(kiln::Loss& loss, const Tensor& y_pred, const Tensor& y_true, float eps) {
   Tensor gradient;
-  loss.compute(y_pred, y_true, &gradient, /*fused=*/false);
+  loss.compute(y_pred, y_true, &gradient, GradientWith::Predictions);
   CHECK(gradient.shape() == y_pred.shape());
   check_close(gradient, numeric_gradient(
-                            y_pred, [&](const Tensor& p) { return loss.compute(p, y_true, nullptr, false); }, eps));
+                            y_pred, [&](const Tensor& p) { return loss.compute(p, y_true, nullptr, GradientWith::Predictions); }, eps));
 }
 
-// The fused gradient: compute(activation(z), y, &g, fused = true) gives dL/dz; compare it with
+// The fused gradient: compute(activation(z), y, &g, GradientWith::PreActivation) gives dL/dz; compare it with
 // finite differences of L(activation(z)) with respect to z.
 void check_fused_gradient(kiln::Loss& loss, const Tensor& logits, const Tensor& y_true,
                           const std::function<Tensor(const Tensor&)>& activation, float eps) {
   Tensor gradient;
-  loss.compute(activation(logits), y_true, &gradient, /*fused=*/true);
+  loss.compute(activation(logits), y_true, &gradient, GradientWith::PreActivation);
   CHECK(gradient.shape() == logits.shape());
   check_close(gradient,
               numeric_gradient(
-                  logits, [&](const Tensor& z) { return loss.compute(activation(z), y_true, nullptr, false); }, eps));
+                  logits, [&](const Tensor& z) { return loss.compute(activation(z), y_true, nullptr, GradientWith::Predictions); }, eps));
 }
 
 
@@ -145,11 +146,11 @@ TEST_CASE("SparseCategoricalCrossentropy: value is the mean of -log p[label]") {
   const Tensor p(Shape{2, 3}, {0.2f, 0.5f, 0.3f, 0.1f, 0.1f, 0.8f});
   // labels 1 and 2: (-log 0.5 - log 0.8) / 2
   const double expected = (-std::log(0.5) - std::log(0.8)) / 2.0;
-  CHECK(loss.compute(p, Tensor(Shape{2}, {1, 2}), nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(p, Tensor(Shape{2}, {1, 2}), nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // Labels shaped [batch, 1] mean the same.
-  CHECK(loss.compute(p, Tensor(Shape{2, 1}, {1, 2}), nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(p, Tensor(Shape{2, 1}, {1, 2}), nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // labels 0 and 0: (-log 0.2 - log 0.1) / 2
-  CHECK(loss.compute(p, Tensor(Shape{2}, {0, 0}), nullptr, false) ==
+  CHECK(loss.compute(p, Tensor(Shape{2}, {0, 0}), nullptr, GradientWith::Predictions) ==
         doctest::Approx((-std::log(0.2) - std::log(0.1)) / 2.0).epsilon(1e-6));
 }
 
@@ -157,14 +158,14 @@ TEST_CASE("SparseCategoricalCrossentropy: probabilities are clipped to [1e-7, 1 
   SparseCategoricalCrossentropy loss;
   const Tensor p(Shape{1, 2}, {0.0f, 1.0f});
   // p[label] = 0 costs -log(1e-7) ~ 16.12, not infinity.
-  CHECK(loss.compute(p, Tensor(Shape{1}, {0}), nullptr, false) == doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
+  CHECK(loss.compute(p, Tensor(Shape{1}, {0}), nullptr, GradientWith::Predictions) == doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
   // p[label] = 1 costs -log(1 - 1e-7) ~ 1e-7 (float32's 1 - 1e-7 is 1 - 1.19e-7), not exactly 0.
-  const double almost_nothing = loss.compute(p, Tensor(Shape{1}, {1}), nullptr, false);
+  const double almost_nothing = loss.compute(p, Tensor(Shape{1}, {1}), nullptr, GradientWith::Predictions);
   CHECK(almost_nothing > 0.5e-7);
   CHECK(almost_nothing < 2e-7);
   // The clipped log has zero slope: no division by a zero probability.
   Tensor gradient;
-  loss.compute(p, Tensor(Shape{1}, {0}), &gradient, false);
+  loss.compute(p, Tensor(Shape{1}, {0}), &gradient, GradientWith::Predictions);
   CHECK(gradient[0] == 0.0f);
   CHECK(gradient[1] == 0.0f);
 }
@@ -183,9 +184,9 @@ TEST_CASE("SparseCategoricalCrossentropy: the mean of -log p over batches of 31 
       labels[r] = static_cast<float>(r % 4);
       sum_of_logs += std::log(static_cast<double>(std::clamp(p.at(r, r % 4), 1e-7f, 1.0f - 1e-7f)));
     }
-    CHECK(loss.compute(p, labels, nullptr, false) == doctest::Approx(-sum_of_logs / static_cast<double>(rows)).epsilon(1e-12));
+    CHECK(loss.compute(p, labels, nullptr, GradientWith::Predictions) == doctest::Approx(-sum_of_logs / static_cast<double>(rows)).epsilon(1e-12));
     for (float& value : p.values()) value = 0.0f;  // every row clipped to 1e-7: no underflow to 0
-    CHECK(loss.compute(p, labels, nullptr, false) == doctest::Approx(-std::log(static_cast<double>(1e-7f))).epsilon(1e-12));
+    CHECK(loss.compute(p, labels, nullptr, GradientWith::Predictions) == doctest::Approx(-std::log(static_cast<double>(1e-7f))).epsilon(1e-12));
   }
 }
 
@@ -193,10 +194,10 @@ TEST_CASE("SparseCategoricalCrossentropy from_logits: value is mean(logsumexp(z)
   SparseCategoricalCrossentropy loss(/*from_logits=*/true);
   const Tensor z(Shape{2, 3}, {1.0f, 2.0f, 0.5f, -1.0f, 0.0f, 3.0f});
   const double expected = -(log_softmax({1.0, 2.0, 0.5}, 0) + log_softmax({-1.0, 0.0, 3.0}, 2)) / 2.0;
-  CHECK(loss.compute(z, Tensor(Shape{2}, {0, 2}), nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(z, Tensor(Shape{2}, {0, 2}), nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // Far past float's exp range: softmax would give p = 0 (clipped to 16.12); the logits give 1000.
   const Tensor extreme(Shape{1, 3}, {1000.0f, 0.0f, 0.0f});
-  CHECK(loss.compute(extreme, Tensor(Shape{1}, {1}), nullptr, false) == doctest::Approx(1000.0).epsilon(1e-6));
+  CHECK(loss.compute(extreme, Tensor(Shape{1}, {1}), nullptr, GradientWith::Predictions) == doctest::Approx(1000.0).epsilon(1e-6));
 }
 
 TEST_CASE("SparseCategoricalCrossentropy: gradients match finite differences") {
@@ -251,22 +252,22 @@ TEST_CASE("CategoricalCrossentropy: value is the mean of -sum y log p") {
   CHECK(loss.name() == "categorical_crossentropy");
   const Tensor p(Shape{2, 3}, {0.2f, 0.5f, 0.3f, 0.1f, 0.1f, 0.8f});
   const Tensor one_hot(Shape{2, 3}, {0, 1, 0, 0, 0, 1});
-  CHECK(loss.compute(p, one_hot, nullptr, false) ==
+  CHECK(loss.compute(p, one_hot, nullptr, GradientWith::Predictions) ==
         doctest::Approx((-std::log(0.5) - std::log(0.8)) / 2.0).epsilon(1e-6));
   // Soft targets: -(0.2 log 0.2 + 0.3 log 0.5 + 0.5 log 0.3), one row.
   const Tensor soft(Shape{1, 3}, {0.2f, 0.3f, 0.5f});
   const Tensor first_row(Shape{1, 3}, {0.2f, 0.5f, 0.3f});
-  CHECK(loss.compute(first_row, soft, nullptr, false) ==
+  CHECK(loss.compute(first_row, soft, nullptr, GradientWith::Predictions) ==
         doctest::Approx(-(0.2 * std::log(0.2) + 0.3 * std::log(0.5) + 0.5 * std::log(0.3))).epsilon(1e-6));
 }
 
 TEST_CASE("CategoricalCrossentropy: predictions are rescaled to sum to 1, then clipped") {
   CategoricalCrossentropy loss;
   // (1, 2, 1) rescales to (0.25, 0.5, 0.25): -log 0.5.
-  CHECK(loss.compute(Tensor(Shape{1, 3}, {1, 2, 1}), Tensor(Shape{1, 3}, {0, 1, 0}), nullptr, false) ==
+  CHECK(loss.compute(Tensor(Shape{1, 3}, {1, 2, 1}), Tensor(Shape{1, 3}, {0, 1, 0}), nullptr, GradientWith::Predictions) ==
         doctest::Approx(-std::log(0.5)).epsilon(1e-6));
   // A zero probability on the target costs -log(1e-7), not infinity.
-  CHECK(loss.compute(Tensor(Shape{1, 2}, {0, 1}), Tensor(Shape{1, 2}, {1, 0}), nullptr, false) ==
+  CHECK(loss.compute(Tensor(Shape{1, 2}, {0, 1}), Tensor(Shape{1, 2}, {1, 0}), nullptr, GradientWith::Predictions) ==
         doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
 }
 
@@ -277,9 +278,9 @@ TEST_CASE("CategoricalCrossentropy from_logits: value is -sum y log softmax(z)")
   const double expected = -(log_softmax({1.0, 2.0, 0.5}, 1) +
                             0.5 * log_softmax({-1.0, 0.0, 3.0}, 0) + 0.5 * log_softmax({-1.0, 0.0, 3.0}, 2)) /
                           2.0;
-  CHECK(loss.compute(z, y, nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(z, y, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   const Tensor extreme(Shape{1, 2}, {0.0f, 1000.0f});
-  CHECK(loss.compute(extreme, Tensor(Shape{1, 2}, {1, 0}), nullptr, false) == doctest::Approx(1000.0).epsilon(1e-6));
+  CHECK(loss.compute(extreme, Tensor(Shape{1, 2}, {1, 0}), nullptr, GradientWith::Predictions) == doctest::Approx(1000.0).epsilon(1e-6));
 }
 
 TEST_CASE("CategoricalCrossentropy: gradients match finite differences") {
@@ -330,12 +331,12 @@ TEST_CASE("BinaryCrossentropy: value is the mean over every element of -(y log p
   const Tensor y(Shape{2, 2}, {1, 0, 0, 1});
   // -(log 0.9 + log 0.8 + log 0.4 + log 0.4) / 4
   const double expected = -(std::log(0.9) + std::log(0.8) + std::log(0.4) + std::log(0.4)) / 4.0;
-  CHECK(loss.compute(p, y, nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(p, y, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // Soft target 0.3 on p = 0.5: -(0.3 log 0.5 + 0.7 log 0.5) = log 2.
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.5f}), Tensor(Shape{1, 1}, {0.3f}), nullptr, false) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.5f}), Tensor(Shape{1, 1}, {0.3f}), nullptr, GradientWith::Predictions) ==
         doctest::Approx(std::log(2.0)).epsilon(1e-6));
   // Clipped: p = 0 with y = 1 costs -log(1e-7).
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.0f}), Tensor(Shape{1, 1}, {1.0f}), nullptr, false) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.0f}), Tensor(Shape{1, 1}, {1.0f}), nullptr, GradientWith::Predictions) ==
         doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
 }
 
@@ -347,11 +348,11 @@ TEST_CASE("BinaryCrossentropy from_logits: value from the logits, stable for lar
   const double expected = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)) + std::log1p(std::exp(0.5)) +
                            std::log(2.0)) /
                           4.0;
-  CHECK(loss.compute(z, y, nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute(z, y, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // z = 100 with y = 0 costs 100 (clipping a sigmoid would give 15.9); z = -100 with y = 0 costs ~0.
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, false) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, {100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, GradientWith::Predictions) ==
         doctest::Approx(100.0).epsilon(1e-6));
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {-100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, false) < 1e-40);
+  CHECK(loss.compute(Tensor(Shape{1, 1}, {-100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, GradientWith::Predictions) < 1e-40);
 }
 
 TEST_CASE("BinaryCrossentropy: gradients match finite differences") {
@@ -394,10 +395,10 @@ TEST_CASE("MeanSquaredError: value, gradient, and check_targets") {
   // differences 1, 0, -2, 3: (1 + 0 + 4 + 9) / 4 = 3.5
   const Tensor p(Shape{2, 2}, {1, 2, 3, 4});
   const Tensor y(Shape{2, 2}, {0, 2, 5, 1});
-  CHECK(loss.compute(p, y, nullptr, false) == doctest::Approx(3.5).epsilon(1e-12));
+  CHECK(loss.compute(p, y, nullptr, GradientWith::Predictions) == doctest::Approx(3.5).epsilon(1e-12));
   // dL/dp = 2 (p - y) / 4 = (0.5, 0, -1, 1.5)
   Tensor gradient;
-  loss.compute(p, y, &gradient, false);
+  loss.compute(p, y, &gradient, GradientWith::Predictions);
   CHECK(gradient.shape() == p.shape());
   CHECK(std::vector<float>(gradient.values().begin(), gradient.values().end()) ==
         std::vector<float>{0.5f, 0.0f, -1.0f, 1.5f});
@@ -440,23 +441,23 @@ void check_weighted(kiln::Loss& loss, const Tensor& input, const Tensor& y_true,
   const int64_t n = y_pred.rows();
   double expected = 0.0;
   for (int64_t r = 0; r < n; ++r) {
-    expected += weights[static_cast<size_t>(r)] * loss.compute(row_alone(y_pred, r), row_alone(y_true, r), nullptr, false);
+    expected += weights[static_cast<size_t>(r)] * loss.compute(row_alone(y_pred, r), row_alone(y_true, r), nullptr, GradientWith::Predictions);
   }
   expected /= static_cast<double>(n);
-  CHECK(loss.compute_weighted(y_pred, y_true, weights, nullptr, false) == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(loss.compute_weighted(y_pred, y_true, weights, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
 
   const std::vector<float> ones(static_cast<size_t>(n), 1.0f);
-  CHECK(loss.compute_weighted(y_pred, y_true, ones, nullptr, false) ==
-        doctest::Approx(loss.compute(y_pred, y_true, nullptr, false)).epsilon(1e-12));
+  CHECK(loss.compute_weighted(y_pred, y_true, ones, nullptr, GradientWith::Predictions) ==
+        doctest::Approx(loss.compute(y_pred, y_true, nullptr, GradientWith::Predictions)).epsilon(1e-12));
 
   Tensor gradient;
-  loss.compute_weighted(y_pred, y_true, weights, &gradient, false);
+  loss.compute_weighted(y_pred, y_true, weights, &gradient, GradientWith::Predictions);
   check_close(gradient, numeric_gradient(
-                            y_pred, [&](const Tensor& p) { return loss.compute_weighted(p, y_true, weights, nullptr, false); }, eps));
+                            y_pred, [&](const Tensor& p) { return loss.compute_weighted(p, y_true, weights, nullptr, GradientWith::Predictions); }, eps));
   if (!activation) return;
-  loss.compute_weighted(y_pred, y_true, weights, &gradient, true);
+  loss.compute_weighted(y_pred, y_true, weights, &gradient, GradientWith::PreActivation);
   check_close(gradient, numeric_gradient(
-                            input, [&](const Tensor& z) { return loss.compute_weighted(activation(z), y_true, weights, nullptr, false); },
+                            input, [&](const Tensor& z) { return loss.compute_weighted(activation(z), y_true, weights, nullptr, GradientWith::Predictions); },
                             eps));
 }
 
@@ -502,7 +503,7 @@ TEST_CASE("a sample of weight 0 adds nothing to the loss and gets a zero gradien
   const double expected = -std::log(0.7) / 2.0;
   Tensor gradient;
   for (float other_label : {0.0f, 1.0f}) {
-    CHECK(loss.compute_weighted(p, Tensor(Shape{2}, {1, other_label}), weights, &gradient, true) ==
+    CHECK(loss.compute_weighted(p, Tensor(Shape{2}, {1, other_label}), weights, &gradient, GradientWith::PreActivation) ==
           doctest::Approx(expected).epsilon(1e-6));
     CHECK(gradient.at(1, 0) == 0.0f);
     CHECK(gradient.at(1, 1) == 0.0f);

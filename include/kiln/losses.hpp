@@ -18,6 +18,12 @@
 
 namespace kiln {
 
+// What a loss's gradient is taken with respect to.
+enum class GradientWith {
+  Predictions,    // d(loss)/d(y_pred)
+  PreActivation,  // d(loss)/d(z), where y_pred = activation(z) and the loss fuses_with() that activation
+};
+
 class Loss {
  public:
   virtual ~Loss() = default;
@@ -28,18 +34,19 @@ class Loss {
   // ([batch, outputs...]), naming both shapes (or the bad label and its row).
   virtual void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const = 0;
 
-  // Mean loss over the batch. If gradient is not null it receives d(loss)/d(y_pred), or, when
-  // `fused` is true, d(loss)/d(z) where y_pred = activation(z) (see fuses_with()).
-  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, bool fused) {
-    return compute_weighted(y_pred, y_true, {}, gradient, fused);
+  // Mean loss over the batch. If gradient is not null it receives the loss's gradient with
+  // respect to the predictions or to the output activation's input, as `with` says.
+  double compute(const Tensor& y_pred, const Tensor& y_true, Tensor* gradient, GradientWith with) {
+    return compute_weighted(y_pred, y_true, {}, gradient, with);
   }
 
   // The same with one weight per sample (empty: every weight 1): sum_r w_r loss_r / n, and row r
   // of the gradient scaled by w_r.
   virtual double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight,
-                                  Tensor* gradient, bool fused) = 0;
+                                  Tensor* gradient, GradientWith with) = 0;
 
-  // True when this loss can give its gradient through the model's output activation.
+  // True when this loss can give its gradient with respect to the output activation's input
+  // (GradientWith::PreActivation).
   virtual bool fuses_with(Activation /*output_activation*/) const { return false; }
 };
 
@@ -57,7 +64,7 @@ class SparseCategoricalCrossentropy : public Loss {
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
-                          bool fused) override;
+                          GradientWith with) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
  private:
@@ -73,7 +80,7 @@ class CategoricalCrossentropy : public Loss {
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
-                          bool fused) override;
+                          GradientWith with) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Softmax; }
 
  private:
@@ -89,7 +96,7 @@ class BinaryCrossentropy : public Loss {
   bool from_logits() const { return from_logits_; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
-                          bool fused) override;
+                          GradientWith with) override;
   bool fuses_with(Activation a) const override { return !from_logits_ && a == Activation::Sigmoid; }
 
  private:
@@ -102,7 +109,7 @@ class MeanSquaredError : public Loss {
   std::string_view name() const override { return "mean_squared_error"; }
   void check_targets(const Shape& y_pred_shape, const Tensor& y_true) const override;
   double compute_weighted(const Tensor& y_pred, const Tensor& y_true, std::span<const float> sample_weight, Tensor* gradient,
-                          bool fused) override;
+                          GradientWith with) override;
 };
 
 }  // namespace losses
