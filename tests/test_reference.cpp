@@ -4,7 +4,7 @@
 // rounding, not to the bit: every step's loss within 1e-5 of the reference's, and every weight
 // after 300 steps within 1e-4 of its counterpart (both come out near 1e-6 here), while training
 // takes the loss from 2.3 to under a tenth of it and moves weights by more than 0.1.
-#include "../examples/reference/plain_model.hpp"
+#include "../examples/reference/side_by_side.hpp"
 
 #include <doctest/doctest.h>
 
@@ -12,24 +12,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <string>
 #include <vector>
 
 using namespace kiln;
 
 TEST_CASE("train_on_batch follows the plain reference model step for step, 300 steps, dropout included") {
   constexpr int kBatch = 32, kSteps = 300;
-  set_random_seed(7);
-  Sequential model({layers::Flatten({28, 28}), layers::Dense(128, Activation::ReLU), layers::Dropout(0.2f),
-                    layers::Dense(10, Activation::Softmax)});
-  model.compile(optimizers::Adam(1e-3f), losses::SparseCategoricalCrossentropy());
-  model.build(Shape{28, 28});
+  auto [model, plain] = reference::side_by_side(/*seed=*/7);
   const std::vector<io::NamedArray> start = model.weight_arrays();
   REQUIRE(start.size() == 4);
-  const std::map<std::string, uint64_t> dropout = model.layer(2).random_state();
-  reference::PlainModel plain(start[0].values, start[1].values, start[2].values, start[3].values, 0.2f, dropout.at("seed"),
-                              dropout.at("step"));
 
   // Images of noise with one brighter band of 78 pixels whose place is the class: learnable, so
   // the weights move far from where they started.

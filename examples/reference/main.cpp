@@ -2,14 +2,13 @@
 // kiln's Sequential starting from the same weights and drawing the same dropout masks: the same
 // losses, to rounding, at very different speeds.
 // Build: scripts/build.sh   Run: build/bin/kiln-reference [STEPS]   (default 938: one epoch)
-#include "plain_model.hpp"
+#include "side_by_side.hpp"
 
 #include <kiln/kiln.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -20,15 +19,7 @@ int main(int argc, char** argv) {
   constexpr int kBatch = 64;
   auto [train, test] = datasets::load_idx(datasets::kFashionMnistDir);
 
-  set_random_seed(1);
-  Sequential model({layers::Flatten({28, 28}), layers::Dense(128, Activation::ReLU), layers::Dropout(0.2f),
-                    layers::Dense(10, Activation::Softmax)});
-  model.compile(optimizers::Adam(1e-3f), losses::SparseCategoricalCrossentropy());
-  model.build(Shape{28, 28});
-  const std::vector<io::NamedArray> start = model.weight_arrays();
-  const std::map<std::string, uint64_t> dropout = model.layer(2).random_state();
-  reference::PlainModel plain(start[0].values, start[1].values, start[2].values, start[3].values, 0.2f, dropout.at("seed"),
-                              dropout.at("step"));
+  auto [model, plain] = reference::side_by_side(/*seed=*/1);
 
   // The batches in order, unshuffled: both see the same ones.
   double kiln_seconds = 0.0, plain_seconds = 0.0, kiln_loss = 0.0, plain_loss = 0.0;
