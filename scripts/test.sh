@@ -3,7 +3,7 @@
 # then builds the suite again with AddressSanitizer + UndefinedBehaviorSanitizer and runs it, and
 # last runs the pipeline's suites under ThreadSanitizer (OpenMP's runtime is not instrumented, so
 # tests/tsan.supp hides the reports that come from inside it), and last fuzzes the parsers of
-# outside bytes for 15 s each (scripts/fuzz.sh). The sanitizer builds leave out what they do not
+# outside bytes for 10 s each (scripts/fuzz.sh). The sanitizer builds leave out what they do not
 # run (apps and benchmarks; under TSan all but the pipeline's suites) to keep the whole under 20 min.
 # Set KILN_SKIP_SANITIZERS=1 to run only the Release suite, KILN_SKIP_FUZZ=1 to skip the fuzzing.
 set -euo pipefail
@@ -35,5 +35,5 @@ fi
 
 if [ "${KILN_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== the parsers fuzzed"
-  scripts/fuzz.sh 15
+  scripts/fuzz.sh 10
 fi
