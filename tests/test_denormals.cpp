@@ -51,7 +51,11 @@ bool whole_team_flushes(int threads, bool expected) {
     // Waits on the atomic, not the mutex: a thread spinning on the mutex could keep taking it
     // back before a helper woken to insert itself gets its turn, on a loaded machine for seconds.
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    // Sleeps rather than yields: on a loaded machine a yield may hand the core straight back to this
+    // thread, where a sleep leaves it to the woken helper.
+    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     for (int64_t tile = first; tile < end; ++tile) {
       agrees[static_cast<size_t>(tile)] = denormals_flushed_to_zero() == expected && reads_denormal_as_zero() == expected;
     }

@@ -61,7 +61,11 @@ TEST_CASE("parallel_tiles shares the tiles out to more than one thread when the 
       threads_counted = threads_seen.size();
     }
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    // Sleeps rather than yields: on a loaded machine a yield may hand the core straight back to this
+    // thread, where a sleep leaves it to the woken helper.
+    while (threads_counted.load() < 2 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   });
   CHECK(threads_seen.size() == 2);
 }
