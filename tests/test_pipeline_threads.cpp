@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
+
 using namespace kiln;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -352,6 +354,46 @@ TEST_CASE("a pipeline thread keeps making elements while the model's team comput
   const double wait_share = static_cast<double>(wait_ns) * 1e-9 / seconds_since(start);
   MESSAGE("the consumer waited for " << wait_share * 100 << "% of the epoch");
   CHECK(wait_share < 0.25);
+}
+
+TEST_CASE("pipeline threads started by fit are normal threads, not batch threads like fit's own") {
+  // fit's thread is a batch thread while it trains (BatchScheduling), and a new thread inherits its
+  // creator's policy. A batch thread woken by a finished read does not preempt the team: it waits
+  // for a team thread's time slice to run out, which starves a prefetch producer of its core.
+  std::mutex mutex;
+  std::vector<int> producer_policies, worker_policies;
+  int fit_policy = -1;
+  const auto record = [&](std::vector<int>& into) {
+    std::lock_guard lock(mutex);
+    into.push_back(sched_getscheduler(0));
+  };
+  const Tensor x(Shape{8, 2}, 0.0f), y(Shape{8, 1}, 0.0f);
+  const auto batches = data::from_generator<LabeledData>([&] {
+                         return data::Generator<LabeledData>([&, next = 0]() mutable -> std::optional<LabeledData> {
+                           record(producer_policies);
+                           if (next++ == 4) return std::nullopt;
+                           return LabeledData{x, y};
+                         });
+                       })
+                           .map([&](LabeledData batch) {
+                             record(worker_policies);
+                             return batch;
+                           },
+                                data::AUTOTUNE)
+                           .prefetch(2);
+  Sequential model({layers::Dense(1)});
+  model.compile(optimizers::SGD(0.1f), losses::MeanSquaredError());
+  struct RecordFitPolicy : Callback {
+    int* policy;
+    explicit RecordFitPolicy(int* p) : policy(p) {}
+    void on_train_batch_begin(int64_t, const Logs&) override { *policy = sched_getscheduler(0); }
+  };
+  model.fit(batches, {.epochs = 1, .verbose = 0, .callbacks = {std::make_shared<RecordFitPolicy>(&fit_policy)}});
+  REQUIRE(fit_policy == SCHED_BATCH);  // else this test shows nothing
+  REQUIRE(!producer_policies.empty());
+  REQUIRE(!worker_policies.empty());
+  for (int policy : producer_policies) CHECK(policy == SCHED_OTHER);
+  for (int policy : worker_policies) CHECK(policy == SCHED_OTHER);
 }
 
 TEST_CASE("a generator that ends early ends the epoch cleanly through threads and batches") {

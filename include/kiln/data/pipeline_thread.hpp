@@ -9,6 +9,8 @@
 //    waits (for a disk, a sleep) holds none, since it needs no core while it waits: whether a
 //    thread computes is measured over each window of its elements (its CPU time against the time
 //    its elements took).
+// 3. It is a normal thread, never a batch thread (it would inherit that policy from fit's), so
+//    when its read or wait ends it preempts a team thread and runs at once.
 // Used only by the thread it describes.
 #pragma once
 
