@@ -1,8 +1,9 @@
 // kiln-mnist — the main job: trains the reference model on Fashion-MNIST (or MNIST) and reports
 // the test loss and accuracy.
 //
-// Model: Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax; Adam; sparse categorical
-// cross-entropy; batch 64; the test set doubles as validation data, as in Keras's tutorials.
+// Model (--model, common/models.hpp): Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax,
+// batch 64; or Keras's MNIST convnet, batch 128. Adam; sparse categorical cross-entropy; the test
+// set doubles as validation data, as in Keras's tutorials.
 // Training batches come from tf.data's idiom, from_tensor_slices(x, y).shuffle(n).batch(64)
 // .prefetch(AUTOTUNE), whose prefetch thread prepares the next batches while the model trains
 // (--no-prefetch turns that off, to show the difference).
@@ -11,6 +12,7 @@
 #include "common/run_app.hpp"
 #include "common/idx_data.hpp"
 #include "common/idx_batches.hpp"
+#include "common/models.hpp"
 #include "common/training_report.hpp"
 
 #include <kiln/kiln.hpp>
@@ -25,10 +27,11 @@ int run(int argc, char** argv) {
   using namespace kiln;
   apps::Arguments arguments(kProgram,
                             "Trains a small dense network (Flatten, Dense 128 relu, Dropout 0.2, Dense 10 softmax)\n"
-                            "on Fashion-MNIST or MNIST IDX files and prints the test loss and accuracy.");
+                            "or a convnet on Fashion-MNIST or MNIST IDX files and prints the test loss and accuracy.");
   apps::add_idx_data_option(arguments);
   arguments.add_option("epochs", "N", "5", "passes over the training set");
-  arguments.add_option("batch-size", "N", "64", "samples per training step");
+  apps::add_model_option(arguments);
+  arguments.add_option("batch-size", "N", "64 (dense), 128 (cnn)", "samples per training step");
   arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
   arguments.add_option("threads", "N", "all cores", "threads for the model's math");
   arguments.add_option("seed", "N", "random", "seed for weights, dropout and shuffling (same seed, same result)");
@@ -40,7 +43,10 @@ int run(int argc, char** argv) {
   const std::string data_dir = arguments.text("data");
   if (!apps::idx_data_present(kProgram, data_dir)) return 2;
   const int epochs = static_cast<int>(arguments.integer_in("epochs", 1, apps::kMaxEpochs));
-  const int64_t batch_size = arguments.integer_in("batch-size", 1, apps::kMaxBatchSize);
+  const std::string model_name = arguments.text("model");
+  apps::check_model_name(model_name);
+  const int64_t batch_size = arguments.has("batch-size") ? arguments.integer_in("batch-size", 1, apps::kMaxBatchSize)
+                                                         : apps::default_batch_size(model_name);
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)));
   apps::check_output_paths(arguments);
@@ -55,12 +61,7 @@ int run(int argc, char** argv) {
   const auto train = data::from_tensor_slices(std::move(data.train));
   const auto test = data::from_tensor_slices(std::move(data.test));
 
-  Sequential model({
-      layers::Flatten(image_shape),
-      layers::Dense(128, Activation::ReLU),
-      layers::Dropout(0.2f),
-      layers::Dense(10, Activation::Softmax),
-  });
+  Sequential model = apps::make_model(model_name, image_shape, 10);
   model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
   model.summary();
   const int initial_epoch = apps::resume_if_requested(arguments, model);

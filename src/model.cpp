@@ -24,9 +24,21 @@ constexpr int64_t kParameterAlignmentFloats = 16;
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
+// Keras's automatic layer names: "Dense" -> "dense", "MaxPooling2D" -> "max_pooling2d",
+// "BatchNormalization" -> "batch_normalization". An underscore goes before a capital that starts
+// a lowercase run ("Pooling") and between a lowercase letter and a capital; then all is lowercase.
+std::string snake_case(const std::string& type) {
+  std::string name;
+  for (size_t i = 0; i < type.size(); ++i) {
+    const auto c = static_cast<unsigned char>(type[i]);
+    if (i > 0 && std::isupper(c)) {
+      const auto previous = static_cast<unsigned char>(type[i - 1]);
+      const bool starts_word = i + 1 < type.size() && std::islower(static_cast<unsigned char>(type[i + 1]));
+      if (std::islower(previous) || starts_word) name += '_';
+    }
+    name += static_cast<char>(std::tolower(c));
+  }
+  return name;
 }
 
 std::string with_thousands_separators(int64_t value) {
@@ -60,10 +72,10 @@ Sequential::Sequential(std::vector<Shared<Layer>> layers, std::string name) : na
 void Sequential::add(Shared<Layer> layer) {
   // Keras's automatic names: the type in snake case, then _1, _2 ... for repeats.
   if (layer->name().empty()) {
-    const std::string base = lowercase(layer->type_name());
+    const std::string base = snake_case(layer->type_name());
     int repeats = 0;
     for (const Shared<Layer>& existing : layers_) {
-      if (lowercase(existing->type_name()) == base) ++repeats;
+      if (snake_case(existing->type_name()) == base) ++repeats;
     }
     layer->set_name(repeats == 0 ? base : base + "_" + std::to_string(repeats));
   }

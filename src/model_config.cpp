@@ -3,10 +3,13 @@
 
 #include "kiln/error.hpp"
 #include "kiln/layers/activation_layer.hpp"
+#include "kiln/layers/conv2d.hpp"
 #include "kiln/layers/dense.hpp"
 #include "kiln/layers/dropout.hpp"
 #include "kiln/layers/flatten.hpp"
+#include "kiln/layers/pooling2d.hpp"
 #include "kiln/layers/rescaling.hpp"
+#include "kiln/layers/reshape.hpp"
 #include "kiln/schedules.hpp"
 
 #include <charconv>
@@ -75,6 +78,24 @@ std::string text(const Json& config, const std::string& key) {
   return value.get<std::string>();
 }
 
+// Keras writes a kernel_size, strides or pool_size as a pair [height, width].
+Json pair(const layers::Size2D& size) { return Json::array({size.height, size.width}); }
+
+layers::Size2D size_2d(const Json& config, const std::string& key) {
+  const Json& value = field(config, key);
+  if (value.is_number_integer()) return layers::Size2D(value.get<int64_t>());
+  if (!value.is_array() || value.size() != 2 || !value[0].is_number_integer() || !value[1].is_number_integer()) {
+    throw ValueError("its '" + key + "' is " + value.dump() + ", not a pair of integers");
+  }
+  return {value[0].get<int64_t>(), value[1].get<int64_t>()};
+}
+
+void check_channels_last(const Json& config) {
+  if (config.contains("data_format") && !config["data_format"].is_null() && config["data_format"] != "channels_last") {
+    throw ValueError("its data_format is " + config["data_format"].dump() + "; kiln's images are channels_last");
+  }
+}
+
 // The class name and config of a {"class_name", "config"} object.
 std::pair<std::string, const Json*> split(const Json& json) {
   if (!json.is_object()) throw ValueError(json.dump() + " is not a {\"class_name\", \"config\"} object");
@@ -112,6 +133,34 @@ Json layer_config(const Layer& layer) {
     config["data_format"] = "channels_last";
     return object("Flatten", std::move(config));
   }
+  if (const auto* conv = dynamic_cast<const layers::Conv2D*>(&layer)) {
+    config["filters"] = conv->filters();
+    config["kernel_size"] = pair(conv->kernel_size());
+    config["strides"] = pair(conv->strides());
+    config["padding"] = std::string{layers::padding_name(conv->padding())};
+    config["data_format"] = "channels_last";
+    config["dilation_rate"] = Json::array({1, 1});
+    config["groups"] = 1;
+    config["activation"] = std::string{activation_name(conv->activation())};
+    config["use_bias"] = conv->use_bias();
+    return object("Conv2D", std::move(config));
+  }
+  if (const auto* pooling = dynamic_cast<const layers::WindowPooling2D*>(&layer)) {
+    config["pool_size"] = pair(pooling->pool_size());
+    config["strides"] = pair(pooling->strides());
+    config["padding"] = std::string{layers::padding_name(pooling->padding())};
+    config["data_format"] = "channels_last";
+    return object(layer.type_name(), std::move(config));
+  }
+  if (dynamic_cast<const layers::GlobalAveragePooling2D*>(&layer)) {
+    config["data_format"] = "channels_last";
+    config["keepdims"] = false;
+    return object("GlobalAveragePooling2D", std::move(config));
+  }
+  if (const auto* reshape = dynamic_cast<const layers::Reshape*>(&layer)) {
+    config["target_shape"] = reshape->target_shape();
+    return object("Reshape", std::move(config));
+  }
   if (const auto* rescaling = dynamic_cast<const layers::Rescaling*>(&layer)) {
     config["scale"] = json_float(rescaling->scale());
     config["offset"] = json_float(rescaling->offset());
@@ -122,8 +171,9 @@ Json layer_config(const Layer& layer) {
     return object("Activation", std::move(config));
   }
   throw ValueError("layer '" + layer.name() + "' of type " + layer.type_name() +
-                   " cannot be saved in a model file: kiln writes Dense, Dropout, Flatten, Rescaling and "
-                   "Activation; save a model of your own layers with save_weights()");
+                   " cannot be saved in a model file: kiln writes its own layer types (Dense, Conv2D, pooling, "
+                   "Dropout, Flatten, Reshape, Rescaling, Activation); save a model of your own layers with "
+                   "save_weights()");
 }
 
 Shared<Layer> layer_from_config(const Json& json) {
@@ -136,7 +186,48 @@ Shared<Layer> layer_from_config(const Json& json) {
     return named(std::make_shared<layers::Dense>(units, activation_from_name(text(config, "activation"))), config);
   }
   if (class_name == "Dropout") return named(std::make_shared<layers::Dropout>(finite_float(config, "rate")), config);
-  if (class_name == "Flatten") return named(std::make_shared<layers::Flatten>(), config);
+  if (class_name == "Flatten") {
+    check_channels_last(config);
+    return named(std::make_shared<layers::Flatten>(), config);
+  }
+  if (class_name == "Conv2D") {
+    check_channels_last(config);
+    const layers::Size2D dilation = config.contains("dilation_rate") ? size_2d(config, "dilation_rate") : layers::Size2D(1);
+    if (!(dilation == layers::Size2D(1)) || number_or(config, "groups", 1) != 1) {
+      throw ValueError("Conv2D with dilation_rate or groups other than 1 is not one kiln has");
+    }
+    const int64_t filters = integer(config, "filters");
+    if (filters <= 0) throw ValueError("its 'filters' is " + std::to_string(filters) + "; it must be positive");
+    const layers::Conv2DOptions options{.strides = size_2d(config, "strides"),
+                                        .padding = layers::padding_from_name(text(config, "padding")),
+                                        .activation = activation_from_name(text(config, "activation")),
+                                        .use_bias = boolean_or(config, "use_bias", true)};
+    return named(std::make_shared<layers::Conv2D>(filters, size_2d(config, "kernel_size"), options), config);
+  }
+  if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D") {
+    check_channels_last(config);
+    const layers::Size2D pool_size = size_2d(config, "pool_size");
+    const layers::Pooling2DOptions options{
+        .strides = config.contains("strides") && !config["strides"].is_null() ? size_2d(config, "strides") : pool_size,
+        .padding = layers::padding_from_name(text(config, "padding"))};
+    if (class_name == "MaxPooling2D") return named(std::make_shared<layers::MaxPooling2D>(pool_size, options), config);
+    return named(std::make_shared<layers::AveragePooling2D>(pool_size, options), config);
+  }
+  if (class_name == "GlobalAveragePooling2D") {
+    check_channels_last(config);
+    if (boolean_or(config, "keepdims", false)) throw ValueError("GlobalAveragePooling2D with keepdims true is not one kiln has");
+    return named(std::make_shared<layers::GlobalAveragePooling2D>(), config);
+  }
+  if (class_name == "Reshape") {
+    const Json& target = field(config, "target_shape");
+    if (!target.is_array()) throw ValueError("its 'target_shape' is " + target.dump() + ", not a list");
+    std::vector<int64_t> dims;
+    for (const Json& dim : target) {
+      if (!dim.is_number_integer()) throw ValueError("its 'target_shape' is " + target.dump() + ", not a list of integers");
+      dims.push_back(dim.get<int64_t>());
+    }
+    return named(std::make_shared<layers::Reshape>(std::move(dims)), config);
+  }
   if (class_name == "Rescaling") {
     return named(std::make_shared<layers::Rescaling>(finite_float(config, "scale"),
                                                      static_cast<float>(number_or(config, "offset", 0.0))),
@@ -146,7 +237,8 @@ Shared<Layer> layer_from_config(const Json& json) {
     return named(std::make_shared<layers::ActivationLayer>(activation_from_name(text(config, "activation"))), config);
   }
   throw ValueError("its class_name '" + class_name +
-                   "' is not a layer kiln has (Dense, Dropout, Flatten, Rescaling, Activation)");
+                   "' is not a layer kiln has (Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
+                   "GlobalAveragePooling2D, Dropout, Flatten, Reshape, Rescaling, Activation)");
 }
 
 // ---- optimizers and their schedules ---------------------------------------------------------------

@@ -71,15 +71,7 @@ const Tensor& Dense::backward(const Tensor& dy) {
 const Tensor& Dense::backward_from_preactivation(const Tensor& dz) {
   const ConstMatrixMap dz_matrix = dz.matrix();
   gemm(input_->matrix(), Operand::Transposed, dz_matrix, Operand::AsIs, MatrixMap(kernel_.gradient, input_dim_, units_));
-  // db: dz's column sums, added a row at a time so the loop runs along memory and vectorises.
-  // (Eigen's colwise().sum() walks a row-major matrix column by column: 129 us against 8 us for
-  // W2's 256x1024, on one thread while the others wait.)
-  float* db = bias_.gradient;
-  std::fill_n(db, units_, 0.0f);
-  for (int64_t row = 0; row < dz.rows(); ++row) {
-    const float* dz_row = dz.data() + row * units_;
-    for (int64_t j = 0; j < units_; ++j) db[j] += dz_row[j];
-  }
+  sum_over_rows(dz.data(), dz.rows(), units_, bias_.gradient);
   if (!input_gradient_needed()) return input_gradient_;
   input_gradient_.resize(Shape{dz.rows(), input_dim_});
   gemm(dz_matrix, Operand::AsIs, kernel(), Operand::Transposed, input_gradient_.matrix());

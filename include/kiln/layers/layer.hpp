@@ -89,4 +89,10 @@ class Layer {
   bool input_gradient_needed_ = true;
 };
 
+// sums[j] = sum over r of rows[r * columns + j]: a bias gradient, the column sums of dz. Added a
+// row at a time, so the inner loop runs along memory and vectorises, in a fixed order whatever
+// the thread count. (Eigen's colwise().sum() walks a row-major matrix column by column: 16x
+// slower for a 256x1024 dz.)
+void sum_over_rows(const float* rows, int64_t row_count, int64_t columns, float* sums);
+
 }  // namespace kiln
