@@ -77,7 +77,9 @@ void Conv2D::gather_patches(const Tensor& x) {
             if (ih < 0 || ih >= w.input_height) {
               std::fill_n(destination, kernel_row, 0.0f);
             } else if (columns_inside) {
-              std::copy_n(image + (ih * w.input_width + left) * channels, kernel_row, destination);
+              // A plain loop, not std::copy_n: a first layer's row is a few floats, too short for a call to memmove.
+              const float* source = image + (ih * w.input_width + left) * channels;
+              for (int64_t k = 0; k < kernel_row; ++k) destination[k] = source[k];
             } else {
               for (int64_t j = 0; j < w.size.width; ++j) {
                 const int64_t iw = left + j;

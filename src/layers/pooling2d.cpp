@@ -87,18 +87,23 @@ const Tensor& MaxPooling2D::forward(const Tensor& x, bool /*training*/) {
       for (int64_t oh = 0; oh < w.output_height; ++oh) {
         for (int64_t ow = 0; ow < w.output_width; ++ow, best += channels, where += channels) {
           const WindowInside window = inside(w, oh, ow);
-          bool first_value = true;
+          // Start from the window's first value, then keep the larger of each channel's best
+          // and the next value: a compare and two selects per channel, which vectorise, where
+          // an `if` per channel would not. On a tie the earlier value stays.
+          const int64_t first_offset = (window.row_begin * w.input_width + window.column_begin) * channels;
+          for (int64_t c = 0; c < channels; ++c) {
+            best[c] = image[first_offset + c];
+            where[c] = static_cast<int32_t>(first_offset + c);
+          }
           for (int64_t ih = window.row_begin; ih < window.row_end; ++ih) {
             for (int64_t iw = window.column_begin; iw < window.column_end; ++iw) {
-              const int64_t offset = (ih * w.input_width + iw) * channels;
+              const auto offset = static_cast<int32_t>((ih * w.input_width + iw) * channels);
               const float* values = image + offset;
               for (int64_t c = 0; c < channels; ++c) {
-                if (first_value || values[c] > best[c]) {
-                  best[c] = values[c];
-                  where[c] = static_cast<int32_t>(offset + c);
-                }
+                const bool larger = values[c] > best[c];
+                best[c] = larger ? values[c] : best[c];
+                where[c] = larger ? offset + static_cast<int32_t>(c) : where[c];
               }
-              first_value = false;
             }
           }
         }
