@@ -233,11 +233,20 @@ void Sequential::summary(std::ostream& out) {
     if (i + 1 < layers_.size()) out << rule("├", "─", "┼", "┤", widths);
   }
   out << rule("└", "─", "┴", "┘", widths);
-  const int64_t total = parameter_count();
-  const double bytes = static_cast<double>(total) * sizeof(float);
-  out << " Total params: " << with_thousands_separators(total) << " (" << human_bytes(bytes) << ")\n";
-  out << " Trainable params: " << with_thousands_separators(total) << " (" << human_bytes(bytes) << ")\n";
-  out << " Non-trainable params: 0 (0.00 B)\n";
+  int64_t total = 0, trainable = 0;
+  for (const Shared<Layer>& layer : layers_) {
+    for (const Parameter* parameter : layer->parameters()) {
+      total += parameter->size();
+      if (parameter->trainable) trainable += parameter->size();
+    }
+  }
+  const auto line = [&](const char* what, int64_t count) {
+    out << " " << what << ": " << with_thousands_separators(count) << " ("
+        << human_bytes(static_cast<double>(count) * sizeof(float)) << ")\n";
+  };
+  line("Total params", total);
+  line("Trainable params", trainable);
+  line("Non-trainable params", total - trainable);
 }
 
 // ---- data checks and batch assembly --------------------------------------------------------------

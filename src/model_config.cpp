@@ -3,6 +3,7 @@
 
 #include "kiln/error.hpp"
 #include "kiln/layers/activation_layer.hpp"
+#include "kiln/layers/batch_normalization.hpp"
 #include "kiln/layers/conv2d.hpp"
 #include "kiln/layers/dense.hpp"
 #include "kiln/layers/dropout.hpp"
@@ -157,6 +158,14 @@ Json layer_config(const Layer& layer) {
     config["keepdims"] = false;
     return object("GlobalAveragePooling2D", std::move(config));
   }
+  if (const auto* normalization = dynamic_cast<const layers::BatchNormalization*>(&layer)) {
+    config["axis"] = -1;
+    config["momentum"] = json_float(normalization->momentum());
+    config["epsilon"] = json_float(normalization->epsilon());
+    config["center"] = true;
+    config["scale"] = true;
+    return object("BatchNormalization", std::move(config));
+  }
   if (const auto* reshape = dynamic_cast<const layers::Reshape*>(&layer)) {
     config["target_shape"] = reshape->target_shape();
     return object("Reshape", std::move(config));
@@ -172,7 +181,7 @@ Json layer_config(const Layer& layer) {
   }
   throw ValueError("layer '" + layer.name() + "' of type " + layer.type_name() +
                    " cannot be saved in a model file: kiln writes its own layer types (Dense, Conv2D, pooling, "
-                   "Dropout, Flatten, Reshape, Rescaling, Activation); save a model of your own layers with "
+                   "BatchNormalization, Dropout, Flatten, Reshape, Rescaling, Activation); save a model of your own layers with "
                    "save_weights()");
 }
 
@@ -218,6 +227,18 @@ Shared<Layer> layer_from_config(const Json& json) {
     if (boolean_or(config, "keepdims", false)) throw ValueError("GlobalAveragePooling2D with keepdims true is not one kiln has");
     return named(std::make_shared<layers::GlobalAveragePooling2D>(), config);
   }
+  if (class_name == "BatchNormalization") {
+    if (config.contains("axis") && config["axis"] != -1 && config["axis"] != Json::array({-1})) {
+      throw ValueError("BatchNormalization over axis " + config["axis"].dump() + " is not one kiln has (only -1)");
+    }
+    if (!boolean_or(config, "center", true) || !boolean_or(config, "scale", true)) {
+      throw ValueError("BatchNormalization without center or scale is not one kiln has");
+    }
+    return named(std::make_shared<layers::BatchNormalization>(layers::BatchNormalizationOptions{
+                     .momentum = static_cast<float>(number_or(config, "momentum", 0.99)),
+                     .epsilon = static_cast<float>(number_or(config, "epsilon", 1e-3))}),
+                 config);
+  }
   if (class_name == "Reshape") {
     const Json& target = field(config, "target_shape");
     if (!target.is_array()) throw ValueError("its 'target_shape' is " + target.dump() + ", not a list");
@@ -238,7 +259,7 @@ Shared<Layer> layer_from_config(const Json& json) {
   }
   throw ValueError("its class_name '" + class_name +
                    "' is not a layer kiln has (Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
-                   "GlobalAveragePooling2D, Dropout, Flatten, Reshape, Rescaling, Activation)");
+                   "GlobalAveragePooling2D, BatchNormalization, Dropout, Flatten, Reshape, Rescaling, Activation)");
 }
 
 // ---- optimizers and their schedules ---------------------------------------------------------------

@@ -1,7 +1,8 @@
-// Tests of the image layers: Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D and
-// Reshape. Each gets a finite-difference gradient check (gradient_check.hpp), and its forward
+// Tests of the convnet layers: Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+// Reshape and BatchNormalization. Each gets a finite-difference gradient check (gradient_check.hpp), and its forward
 // pass is compared with a plain loop written here the obvious way, straight from the definition.
 #include "kiln/error.hpp"
+#include "kiln/layers/batch_normalization.hpp"
 #include "kiln/layers/conv2d.hpp"
 #include "kiln/layers/dense.hpp"
 #include "kiln/layers/flatten.hpp"
@@ -33,6 +34,7 @@ using kiln::ShapeError;
 using kiln::Tensor;
 using kiln::ValueError;
 using kiln::layers::AveragePooling2D;
+using kiln::layers::BatchNormalization;
 using kiln::layers::Conv2D;
 using kiln::layers::GlobalAveragePooling2D;
 using kiln::layers::MaxPooling2D;
@@ -306,6 +308,127 @@ TEST_CASE("Reshape: a view in the same order, -1 worked out, a mismatch an error
   CHECK(contains(error_message<ShapeError>([] { Reshape({5, -1}).build(Shape{12}); }), "cannot reshape 12"));
   CHECK_THROWS_AS(Reshape({-1, -1}).build(Shape{12}), ValueError);
   CHECK_THROWS_AS(Reshape({0, 12}).build(Shape{12}), ValueError);
+}
+
+// ---- BatchNormalization ---------------------------------------------------------------------------
+
+TEST_CASE("BatchNormalization: training normalises each channel by its batch statistics and moves the averages") {
+  BatchNormalization normalization;
+  auto bound = build_and_bind(normalization, Shape{3, 2}, 1);  // gamma, beta, moving_mean, moving_variance
+  REQUIRE(bound.values.size() == 4);
+  CHECK(bound.values[0] == std::vector<float>{1, 1});
+  CHECK(bound.values[3] == std::vector<float>{1, 1});
+  bound.values[0] = {2.0f, 0.5f};  // gamma
+  bound.values[1] = {1.0f, -1.0f};  // beta
+  TestRandom random(21);
+  const Tensor x = random.tensor(Shape{4, 3, 2}, -2.0f, 3.0f);
+  const Tensor& y = normalization.forward(x, true);
+  for (int64_t c = 0; c < 2; ++c) {
+    double mean = 0.0, variance = 0.0;
+    for (int64_t r = 0; r < 12; ++r) mean += x[r * 2 + c] / 12.0;
+    for (int64_t r = 0; r < 12; ++r) variance += (x[r * 2 + c] - mean) * (x[r * 2 + c] - mean) / 12.0;
+    for (int64_t r = 0; r < 12; ++r) {
+      const double expected = bound.values[0][c] * (x[r * 2 + c] - mean) / std::sqrt(variance + 1e-3) + bound.values[1][c];
+      CHECK(y[r * 2 + c] == doctest::Approx(expected).epsilon(1e-5));
+    }
+    CHECK(bound.values[2][c] == doctest::Approx(0.01 * mean).epsilon(1e-5));
+    CHECK(bound.values[3][c] == doctest::Approx(0.99 + 0.01 * variance).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("BatchNormalization: inference uses the moving statistics, and its gradient treats them as constants") {
+  BatchNormalization normalization({.epsilon = 0.25f});
+  auto bound = build_and_bind(normalization, Shape{2}, 1);
+  bound.values[0] = {3.0f, 1.0f};
+  bound.values[1] = {0.5f, 0.0f};
+  bound.values[2] = {1.0f, -2.0f};
+  bound.values[3] = {4.0f - 0.25f, 1.0f - 0.25f};  // variance + epsilon = 4 and 1
+  Tensor x(Shape{1, 2});
+  x[0] = 5.0f;
+  x[1] = 0.0f;
+  const Tensor& y = normalization.forward(x, false);
+  CHECK(y[0] == doctest::Approx(3.0 * (5.0 - 1.0) / 2.0 + 0.5));
+  CHECK(y[1] == doctest::Approx(1.0 * (0.0 + 2.0) / 1.0));
+  CHECK(bound.values[2] == std::vector<float>{1.0f, -2.0f});  // inference moves nothing
+  Tensor dy(Shape{1, 2});
+  dy[0] = 1.0f;
+  dy[1] = 4.0f;
+  const Tensor& dx = normalization.backward(dy);
+  CHECK(dx[0] == doctest::Approx(3.0 / 2.0));
+  CHECK(dx[1] == doctest::Approx(4.0));
+}
+
+TEST_CASE("BatchNormalization: gradients match finite differences, on flat features and on images") {
+  TestRandom random(22);
+  for (const Shape& sample : {Shape{5}, Shape{3, 4, 3}}) {
+    BatchNormalization normalization;
+    auto bound = build_and_bind(normalization, sample, 1);
+    for (float& gamma : bound.values[0]) gamma = random.uniform(0.5f, 2.0f);
+    for (float& beta : bound.values[1]) beta = random.uniform(-1.0f, 1.0f);
+    const Tensor x = random.tensor(sample.with_batch(6), -1.0f, 1.0f);
+    check_gradients(normalization, x, random.tensor(sample.with_batch(6), -1.0f, 1.0f), 1e-3f);
+  }
+}
+
+TEST_CASE("BatchNormalization: the same bits on one thread and on several") {
+  TestRandom random(23);
+  BatchNormalization normalization;
+  auto bound = build_and_bind(normalization, Shape{12, 12, 16}, 1);
+  const Tensor x = random.tensor(Shape{32, 12, 12, 16}, -1.0f, 1.0f);
+  const Tensor dy = random.tensor(Shape{32, 12, 12, 16}, -1.0f, 1.0f);
+  auto run = [&](int threads) {
+    kiln::set_num_threads(threads);
+    bound.values[2].assign(16, 0.0f);
+    bound.values[3].assign(16, 1.0f);
+    std::vector<float> result;
+    const Tensor& y = normalization.forward(x, true);
+    result.insert(result.end(), y.values().begin(), y.values().end());
+    const Tensor& dx = normalization.backward(dy);
+    result.insert(result.end(), dx.values().begin(), dx.values().end());
+    for (const auto& values : bound.values) result.insert(result.end(), values.begin(), values.end());
+    for (const auto& gradient : bound.gradients) result.insert(result.end(), gradient.begin(), gradient.end());
+    kiln::set_num_threads(0);
+    return result;
+  };
+  const std::vector<float> one = run(1);
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+}
+
+TEST_CASE("BatchNormalization in a model: non-trainable statistics, untouched by the optimizer, kept by a model file") {
+  kiln::set_random_seed(4);
+  kiln::Sequential model({kiln::layers::Dense(3, Activation::ReLU, 2), BatchNormalization(), kiln::layers::Dense(2)});
+  model.compile(kiln::optimizers::Adam(0.1f), kiln::losses::MeanSquaredError());
+  std::ostringstream summary;
+  model.summary(summary);
+  CHECK(contains(summary.str(), "batch_normalization (BatchNormalization)"));
+  CHECK(contains(summary.str(), "Non-trainable params: 6 "));
+  CHECK(contains(summary.str(), "Trainable params: 23 "));  // 9 + 6 + 8
+  TestRandom random(24);
+  const Tensor x = random.tensor(Shape{8, 2}, -1.0f, 1.0f), y = random.tensor(Shape{8, 2}, -1.0f, 1.0f);
+  kiln::Layer& layer = model.layer("batch_normalization");
+  const kiln::Parameter& moving_mean = *layer.parameters()[2];
+  for (int step = 0; step < 3; ++step) {
+    // What the layer will write: 0.99 of the old average plus 0.01 of its input's batch mean. An
+    // optimizer step on it (Adam's first step moves a weight by about its rate, 0.1) would show.
+    const Tensor hidden = model.layer(0).forward(x, false);
+    std::vector<double> expected(3);
+    for (int64_t c = 0; c < 3; ++c) {
+      double mean = 0.0;
+      for (int64_t r = 0; r < 8; ++r) mean += hidden[r * 3 + c] / 8.0;
+      expected[static_cast<size_t>(c)] = 0.99 * moving_mean.value[c] + 0.01 * mean;
+    }
+    model.train_on_batch(x, y);
+    for (int64_t c = 0; c < 3; ++c) CHECK(moving_mean.value[c] == doctest::Approx(expected[static_cast<size_t>(c)]).epsilon(1e-5));
+  }
+
+  kiln::testing::TemporaryDirectory folder;
+  model.save(folder.file("normalized.kiln"));
+  kiln::Sequential loaded = kiln::load_model(folder.file("normalized.kiln"));
+  CHECK(loaded.get_weights() == model.get_weights());
+  const Tensor expected = model.predict(x), actual = loaded.predict(x);
+  CHECK(std::vector<float>(actual.values().begin(), actual.values().end()) ==
+        std::vector<float>(expected.values().begin(), expected.values().end()));
 }
 
 // ---- in a model ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "kiln/io/npz.hpp"
 #include "kiln/io/zip.hpp"
 #include "kiln/layers/activation_layer.hpp"
+#include "kiln/layers/batch_normalization.hpp"
 #include "kiln/layers/conv2d.hpp"
 #include "kiln/layers/dense.hpp"
 #include "kiln/layers/dropout.hpp"

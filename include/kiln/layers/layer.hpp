@@ -18,11 +18,18 @@
 namespace kiln {
 
 // A trainable variable: its shape, and views into the model's arena for its values and gradient.
+//
+// A non-trainable variable (BatchNormalization's moving statistics) is one the layer updates
+// itself. It lives in the arena like the others, so it is saved, loaded and restored with them,
+// and its gradient stays zero: every kiln optimizer's update of a variable whose gradient has
+// always been zero is exactly zero (Adam's moments and SGD's velocity stay 0), so the step over
+// the whole arena leaves it as the layer wrote it.
 struct Parameter {
   std::string name;  // "kernel", "bias"
   Shape shape;
   float* value = nullptr;
   float* gradient = nullptr;
+  bool trainable = true;
   int64_t size() const { return shape.element_count(); }
 };
 
