@@ -154,6 +154,8 @@ class Sequential {
   void set_epochs_completed(int epochs) { epochs_completed_ = epochs; }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shapes_.back(); }
+  // The output shape of one sample after layer `index` (what summary() shows), once built.
+  const Shape& layer_output_shape(size_t index) const { return output_shapes_.at(index); }
 
   // Set by a callback to end fit() after the current epoch, as Keras's model.stop_training.
   bool stop_training = false;
