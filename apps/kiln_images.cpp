@@ -7,14 +7,17 @@
 // Keras's split rule; --test-data evaluates another folder at the end. Augmentation (--augment)
 // is off by default, as in Keras, and applies to the training batches only. By default the model
 // gets all cores but one for its math: decoding needs the other (docs/images.md has the figures).
+// --preview PATH draws the first training batch, augmented as training gets it, and exits.
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/batch_preview.hpp"
 #include "common/run_app.hpp"
 #include "common/training_report.hpp"
 
 #include <kiln/kiln.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -77,6 +80,29 @@ std::string joined(const std::vector<std::string>& names) {
   return text;
 }
 
+// --preview PATH: the path must name a PNG in a folder that can be written, checked before any
+// image is read.
+void check_preview_path(const std::string& path) {
+  std::string extension = path.size() >= 4 ? path.substr(path.size() - 4) : "";
+  for (char& character : extension) character = static_cast<char>(std::tolower(static_cast<unsigned char>(character)));
+  if (extension != ".png") throw kiln::apps::ArgumentError("--preview writes a PNG: the path must end in .png, got '" + path + "'");
+  kiln::io::check_can_write(path, "--preview");
+}
+
+// The first batch of the first epoch, which is what fit's first step gets from the same dataset,
+// drawn as a grid captioned with class names and written to `path`.
+void write_preview(const std::string& path, const kiln::data::Dataset<kiln::LabeledData>& train,
+                   const std::vector<std::string>& class_names) {
+  kiln::data::Iteration<kiln::LabeledData> first_epoch = train.iterate();
+  const std::optional<kiln::LabeledData> batch = first_epoch.next();
+  if (!batch) throw kiln::ValueError("--preview: the training subset has no images to draw");
+  const kiln::apps::BatchPreview preview = kiln::apps::batch_preview(batch->x, kiln::apps::class_captions(batch->y, class_names));
+  kiln::apps::write_batch_preview(path, preview);
+  const kiln::apps::BatchPreviewLayout& layout = preview.layout;
+  std::cout << "Wrote the first training batch (" << layout.tiles << " of " << batch->x.dim(0) << " images, " << layout.width << "x"
+            << layout.height << " pixels) to " << path << "\n";
+}
+
 int run(int argc, char** argv) {
   using namespace kiln;
   apps::Arguments arguments(
@@ -100,6 +126,9 @@ int run(int argc, char** argv) {
   apps::add_output_options(arguments);
   apps::add_callback_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
+  arguments.add_option("preview", "PATH", "",
+                       "write the first training batch (after --augment) as a PNG grid captioned with class names, "
+                       "then exit without training");
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
 
   const std::string data_dir = arguments.text("data");
@@ -120,6 +149,8 @@ int run(int argc, char** argv) {
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   const double validation_split = arguments.number("validation-split");
   const Augmentations augment = parse_augmentations(arguments.text("augment"));
+  const std::string preview_path = arguments.text("preview");
+  if (!preview_path.empty()) check_preview_path(preview_path);
   apps::check_output_paths(arguments);
   const std::vector<Shared<Callback>> callbacks = apps::requested_callbacks(arguments);
   // Decoding images takes more CPU than this small model's training (docs/images.md has the
@@ -147,7 +178,8 @@ int run(int argc, char** argv) {
   const image::ImageDatasets found = image::image_dataset_from_directory(data_dir, options);
   const std::vector<std::string> class_names = found.class_names;
   std::cout << "Classes: " << joined(class_names) << "\n";
-  if (class_names.size() < 2) throw ValueError("a classifier needs at least 2 classes, " + data_dir + " has " + std::to_string(class_names.size()));
+  // A preview trains nothing, so a single class folder is worth looking at too.
+  if (class_names.size() < 2 && preview_path.empty()) throw ValueError("a classifier needs at least 2 classes, " + data_dir + " has " + std::to_string(class_names.size()));
 
   const bool prefetch = !arguments.flag("no-prefetch");
   data::Dataset<LabeledData> train = found.dataset;
@@ -161,6 +193,10 @@ int run(int argc, char** argv) {
       if (augment.contrast) batch.x = image::random_contrast(batch.x, /*lower=*/0.8f, /*upper=*/1.2f, mix64(batch_seed + 3));
       return std::move(batch);
     });
+  }
+  if (!preview_path.empty()) {
+    write_preview(preview_path, train, class_names);
+    return 0;
   }
   if (prefetch) train = train.prefetch(data::AUTOTUNE);
   std::optional<data::Dataset<LabeledData>> validation;

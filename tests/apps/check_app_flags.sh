@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Hostile flags and paths given to the apps: each must give one line naming the problem and a
 # non-zero status before any training, never a crash, a wrap-around or an hour of wasted training.
-# Also: --checkpoint then --resume give an uninterrupted run's bytes, and kiln-predict reads the file.
-# Usage: check_app_flags.sh BIN_DIR (where kiln-mnist, kiln-images and kiln-predict are).
+# Also: --checkpoint then --resume give an uninterrupted run's bytes, kiln-predict reads the file,
+# and kiln-images --preview writes a PNG of a batch.
+# Usage: check_app_flags.sh BIN_DIR (where kiln-mnist, kiln-images, kiln-predict and kiln-export-images are).
 set -uo pipefail
 bin="$1"
 work="$(mktemp -d)"
@@ -90,6 +91,35 @@ else
   echo "FAILED: --plot"; cat "$work/out" "$work/err" | head -10
   failures=$((failures + 1))
 fi
+
+# kiln-images --preview draws the first training batch as a PNG and trains nothing. The image
+# folder is the tiny IDX set written as PNGs: classes "Ankle boot" and "T-shirt_top", one 2x2
+# image each. At --image-size 4 each image is scaled 16x to a 64-pixel tile: two tiles side by
+# side are 4 + 2 * (64 + 4) = 140 wide, and 4 + 64 + 10 (the caption) + 4 = 82 high.
+"$bin/kiln-export-images" --data "$work/tiny" --out "$work/png" --class-names "Zero,Ankle boot,T-shirt_top" >/dev/null 2>&1
+rmdir "$work/png/train/Zero"  # no image has label 0, and an empty class folder is an error
+images=("$bin/kiln-images" --data "$work/png/train" --image-size 4 --color-mode grayscale --validation-split 0 --seed 1)
+png_header() {  # PATH: the PNG signature in hex, then the width and height from the IHDR chunk
+  od -An -tx1 -N8 "$1" | tr -d ' \n'
+  echo " $(od -An -tu1 -j16 -N4 "$1" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}')x$(od -An -tu1 -j20 -N4 "$1" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}')"
+}
+for augment in none flip,brightness,contrast; do
+  rm -f "$work/preview.png"
+  if "${images[@]}" --augment "$augment" --preview "$work/preview.png" >"$work/out" 2>"$work/err" &&
+     [ "$(png_header "$work/preview.png")" = "89504e470d0a1a0a 140x82" ] &&
+     grep -q "^Wrote the first training batch (2 of 2 images, 140x82 pixels) to $work/preview.png" "$work/out" &&
+     ! grep -q "Epoch 1/" "$work/out"; then
+    echo "ok: kiln-images --preview (--augment $augment)"
+  else
+    echo "FAILED: kiln-images --preview (--augment $augment): $(png_header "$work/preview.png" 2>/dev/null)"; cat "$work/out" "$work/err" | head -10
+    failures=$((failures + 1))
+  fi
+done
+expect 1 "'$work/no/such/preview.png': the folder '$work/no/such' does not exist" -- "${images[@]}" --preview "$work/no/such/preview.png"
+mkdir "$work/folder.png"
+expect 1 "--preview '$work/folder.png' is a folder" -- "${images[@]}" --preview "$work/folder.png"
+expect 2 "--preview writes a PNG: the path must end in .png, got '$work/preview.jpg'" -- "${images[@]}" --preview "$work/preview.jpg"
+[ ! -e "$work/no/such" ] && [ ! -e "$work/preview.jpg" ] || { echo "FAILED: a refused --preview left a file"; failures=$((failures + 1)); }
 
 # kiln-predict runs a saved model over labelled data, and names a file that is not one.
 if "$bin/kiln-predict" --model "$work/ck.kiln" --data "$work/tiny" >"$work/out" 2>"$work/err" &&
