@@ -2,14 +2,16 @@
 // image_dataset_from_directory: files are listed up front, then read, decoded and resized on the
 // pipeline's worker threads while a prefetch thread keeps batches ready for training.
 //
-// Model: Rescaling(1/255), Flatten, Dense 128 relu, Dropout 0.2, Dense <classes> softmax; Adam;
-// sparse categorical cross-entropy. Validation: a seeded share of the folder (--validation-split),
+// Model: Rescaling(1/255), then --model's network (common/models.hpp): by default Flatten, Dense
+// 128 relu, Dropout 0.2, Dense <classes> softmax, or Keras's MNIST convnet; Adam; sparse
+// categorical cross-entropy. Validation: a seeded share of the folder (--validation-split),
 // Keras's split rule; --test-data evaluates another folder at the end. Augmentation (--augment)
 // is off by default, as in Keras, and applies to the training batches only. By default the model
 // gets all cores but one for its math: decoding needs the other (docs/images.md has the figures).
 // --preview PATH draws the first training batch, augmented as training gets it, and exits.
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/models.hpp"
 #include "common/batch_preview.hpp"
 #include "common/run_app.hpp"
 #include "common/training_report.hpp"
@@ -115,6 +117,7 @@ int run(int argc, char** argv) {
   arguments.add_option("color-mode", "MODE", "rgb", "grayscale, rgb or rgba");
   arguments.add_option("interpolation", "METHOD", "bilinear", "bilinear or nearest");
   arguments.add_switch("crop-to-aspect-ratio", "crop the largest centred window of the target shape before resizing");
+  apps::add_model_option(arguments);
   arguments.add_option("epochs", "N", "5", "passes over the training images");
   arguments.add_option("batch-size", "N", "32", "images per training step");
   arguments.add_option("learning-rate", "RATE", "0.001", "Adam's learning rate");
@@ -144,6 +147,8 @@ int run(int argc, char** argv) {
     }
   }
   const image::ImageSize image_size = parse_image_size(arguments.text("image-size"));
+  const std::string model_name = arguments.text("model");
+  apps::check_model_name(model_name);
   const int epochs = static_cast<int>(arguments.integer_in("epochs", 1, apps::kMaxEpochs));
   const int64_t batch_size = arguments.integer_in("batch-size", 1, apps::kMaxBatchSize);
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
@@ -206,13 +211,8 @@ int run(int argc, char** argv) {
   }
 
   const int64_t channels = image::channels_of(options.color_mode);
-  Sequential model({
-      layers::Rescaling(1.0f / 255.0f, 0.0f, Shape{image_size.height, image_size.width, channels}),
-      layers::Flatten(),
-      layers::Dense(128, Activation::ReLU),
-      layers::Dropout(0.2f),
-      layers::Dense(static_cast<int64_t>(class_names.size()), Activation::Softmax),
-  });
+  Sequential model = apps::make_model(model_name, Shape{image_size.height, image_size.width, channels},
+                                     static_cast<int64_t>(class_names.size()), /*rescale_bytes=*/true);
   model.compile(optimizers::Adam(learning_rate), losses::SparseCategoricalCrossentropy(), {metrics::Accuracy()});
   model.summary();
 

@@ -121,6 +121,18 @@ expect 1 "--preview '$work/folder.png' is a folder" -- "${images[@]}" --preview 
 expect 2 "--preview writes a PNG: the path must end in .png, got '$work/preview.jpg'" -- "${images[@]}" --preview "$work/preview.jpg"
 [ ! -e "$work/no/such" ] && [ ! -e "$work/preview.jpg" ] || { echo "FAILED: a refused --preview left a file"; failures=$((failures + 1)); }
 
+# --model picks the network: the convnet trains on images it fits, and names the layer and the
+# image size when they are too small for its 3x3 windows.
+expect 2 "--model must be dense or cnn, got 'resnet'" -- "${mnist[@]}" --model resnet
+expect 1 "Conv2D 'conv2d': a 3x3 window with padding 'valid' does not fit a 2x2 image" -- "${mnist[@]}" --model cnn
+if "${images[@]}" --image-size 12 --model cnn --epochs 1 >"$work/out" 2>"$work/err" &&
+   grep -q "conv2d_1 (Conv2D)" "$work/out" && grep -q "^1/1 - .* - loss: " "$work/out"; then
+  echo "ok: kiln-images --model cnn"
+else
+  echo "FAILED: kiln-images --model cnn"; cat "$work/out" "$work/err" | head -10
+  failures=$((failures + 1))
+fi
+
 # kiln-predict runs a saved model over labelled data, and names a file that is not one.
 if "$bin/kiln-predict" --model "$work/ck.kiln" --data "$work/tiny" >"$work/out" 2>"$work/err" &&
    grep -q "^Accuracy: [01]\.[0-9]* ([0-2] of 2)" "$work/out" && grep -q "^Confusion matrix" "$work/out"; then
