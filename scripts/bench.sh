@@ -11,7 +11,7 @@ out=build/bench
 mkdir -p "$out"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON >/dev/null
-cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline kiln-bench-images
+cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline kiln-bench-images kiln-bench-convnet
 # The same library with Eigen calling OpenBLAS, to compare the two GEMM back ends.
 cmake -S . -B build-openblas -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON -DKILN_BUILD_TESTS=OFF \
       -DKILN_GEMM=openblas >/dev/null
@@ -21,6 +21,7 @@ build/bin/kiln-bench-model --json "$out/model.json" --markdown "$out/model.md"
 build-openblas/bin/kiln-bench-model --no-peer --json "$out/model-openblas.json" --markdown "$out/model-openblas.md"
 build/bin/kiln-bench-pipeline --json "$out/pipeline.json" | tee "$out/pipeline.txt"
 build/bin/kiln-bench-images --json "$out/images.json" | tee "$out/images.txt"
+build/bin/kiln-bench-convnet --json "$out/convnet.json" | tee "$out/convnet.txt"
 
 {
   echo "## Machine"
@@ -48,5 +49,9 @@ build/bin/kiln-bench-images --json "$out/images.json" | tee "$out/images.txt"
   echo '```'
   cat "$out/images.txt"
   echo '```'
+  echo
+  echo "## Convnet (kiln-bench-convnet)"
+  echo
+  cat "$out/convnet.txt"
 } > "$out/performance.md"
 echo "Wrote $out/performance.md"
