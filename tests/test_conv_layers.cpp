@@ -480,3 +480,24 @@ TEST_CASE("a convnet survives a model file: the same predictions after load_mode
         std::vector<float>(expected.values().begin(), expected.values().end()));
   CHECK(loaded.layer("max_pooling2d").type_name() == "MaxPooling2D");
 }
+
+TEST_CASE("a convnet trains to the same bits on 1, 2 and 3 threads") {
+  TestRandom random(19);
+  const Tensor x = random.tensor(Shape{64, 12, 12}, 0.0f, 1.0f);
+  Tensor y(Shape{64});
+  for (int64_t n = 0; n < 64; ++n) y[n] = static_cast<float>(n % 3);
+  auto train = [&](int threads) {
+    kiln::set_num_threads(threads);
+    kiln::set_random_seed(9);
+    kiln::Sequential model({Reshape({12, 12, 1}, Shape{12, 12}), Conv2D(16, 3, {.activation = Activation::ReLU}),
+                            BatchNormalization(), MaxPooling2D(), Conv2D(32, 3, {.padding = Padding::Same}),
+                            GlobalAveragePooling2D(), kiln::layers::Dense(3, Activation::Softmax)});
+    model.compile(kiln::optimizers::Adam(1e-2f), kiln::losses::SparseCategoricalCrossentropy());
+    for (int step = 0; step < 4; ++step) model.train_on_batch(x, y);
+    kiln::set_num_threads(0);
+    return model.get_weights();
+  };
+  const std::vector<float> one = train(1);
+  CHECK(train(2) == one);
+  CHECK(train(3) == one);
+}
