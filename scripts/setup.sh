@@ -12,6 +12,7 @@ packages=(
   doctest-dev                   # the test framework
   zlib1g-dev                    # .gz IDX files, deflated .npz entries
   nlohmann-json3-dev            # JSON: model files' config.json, histories, benchmark results
+  libcli11-dev                  # CLI11: the apps' command-line flags
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
   clang libfuzzer-14-dev        # scripts/fuzz.sh: the parsers fuzzed with libFuzzer

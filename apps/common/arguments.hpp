@@ -1,13 +1,18 @@
-// apps/common/arguments.hpp — the small command-line parser the kiln apps share.
+// apps/common/arguments.hpp — the command-line flags the kiln apps share, parsed by CLI11.
 //
-// Flags are "--name VALUE" or "--name=VALUE"; boolean flags take no value. Each app declares its
-// flags with a help line, then asks for values by name. Unknown flags and bad numbers become an
-// ArgumentError whose message the app prints before exiting with status 2.
+// Flags are "--name VALUE" or "--name=VALUE"; boolean flags take no value; a flag given twice
+// keeps its last value. Each app declares its flags with a help line, then asks for values by
+// name. CLI11 does the parsing; the values stay strings until asked for, so a bad number is
+// reported with the flag's own range, and --help is written here, argparse's way, one line a
+// flag with its default. Unknown flags, missing values and bad numbers become an ArgumentError
+// whose message the app prints before exiting with status 2.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
+#include <deque>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -101,25 +106,30 @@ class Arguments {
 
  private:
   void read(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-      std::string word = argv[i];
-      if (word.rfind("--", 0) != 0) throw ArgumentError("unexpected argument '" + word + "' (flags start with --)");
-      std::optional<std::string> inline_value;
-      if (const size_t equals = word.find('='); equals != std::string::npos) {
-        inline_value = word.substr(equals + 1);
-        word = word.substr(0, equals);
-      }
-      const Flag* flag = find(word.substr(2));
-      if (!flag) throw ArgumentError("unknown flag '" + word + "' (see --help)");
-      if (!flag->takes_value) {
-        if (inline_value) throw ArgumentError(word + " takes no value");
-        values_[flag->name] = "true";
-      } else if (inline_value) {
-        values_[flag->name] = *inline_value;
+    CLI::App parser(summary_, program_);
+    parser.set_help_flag();  // --help is one of the flags above; print_help writes it
+    std::deque<std::string> given_values;  // one per flag taking a value; a deque keeps their addresses
+    std::vector<std::pair<const Flag*, CLI::Option*>> options;
+    for (const Flag& flag : flags_) {
+      CLI::Option* option = nullptr;
+      if (flag.takes_value) {
+        option = parser.add_option("--" + flag.name, given_values.emplace_back(), flag.help)
+                     ->type_name(flag.value_name)
+                     ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
       } else {
-        if (i + 1 >= argc) throw ArgumentError(word + " needs a value: " + word + " " + flag->value_name);
-        values_[flag->name] = argv[++i];
+        option = parser.add_flag("--" + flag.name, flag.help);
       }
+      options.emplace_back(&flag, option);
+    }
+    try {
+      parser.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+      throw ArgumentError(std::string(error.what()) + " (see --help)");
+    }
+    size_t value_index = 0;
+    for (const auto& [flag, option] : options) {
+      const std::string* value = flag->takes_value ? &given_values[value_index++] : nullptr;
+      if (option->count() > 0) values_[flag->name] = value ? *value : "true";
     }
   }
 
