@@ -115,6 +115,22 @@ std::string describe(const Geometry& g) {
   return text.str();
 }
 
+// One forward and backward pass of `layer` on `threads` threads: its output, input gradient, and
+// every parameter's value and gradient, in one vector to compare bit for bit.
+std::vector<float> pass_on_threads(kiln::Layer& layer, const kiln::testing::BoundParameters& bound, const Tensor& x,
+                                   const Tensor& dy, int threads) {
+  kiln::set_num_threads(threads);
+  std::vector<float> result;
+  const Tensor& y = layer.forward(x, true);
+  result.insert(result.end(), y.values().begin(), y.values().end());
+  const Tensor& dx = layer.backward(dy);
+  result.insert(result.end(), dx.values().begin(), dx.values().end());
+  for (const auto& values : bound.values) result.insert(result.end(), values.begin(), values.end());
+  for (const auto& gradient : bound.gradients) result.insert(result.end(), gradient.begin(), gradient.end());
+  kiln::set_num_threads(0);
+  return result;
+}
+
 }  // namespace
 
 // ---- Conv2D -----------------------------------------------------------------------------------------
@@ -190,17 +206,7 @@ TEST_CASE("Conv2D: the same bits on one thread and on several") {
   auto bound = build_and_bind(conv, Shape{20, 20, 8}, 3);
   const Tensor x = random.tensor(Shape{16, 20, 20, 8}, -1.0f, 1.0f);
   const Tensor dy = random.tensor(Shape{16, 20, 20, 16}, -1.0f, 1.0f);
-  auto run = [&](int threads) {
-    kiln::set_num_threads(threads);
-    std::vector<float> result;
-    const Tensor& y = conv.forward(x, true);
-    result.insert(result.end(), y.values().begin(), y.values().end());
-    const Tensor& dx = conv.backward(dy);
-    result.insert(result.end(), dx.values().begin(), dx.values().end());
-    for (const auto& gradient : bound.gradients) result.insert(result.end(), gradient.begin(), gradient.end());
-    kiln::set_num_threads(0);
-    return result;
-  };
+  auto run = [&](int threads) { return pass_on_threads(conv, bound, x, dy, threads); };
   const std::vector<float> one = run(1);
   CHECK(run(2) == one);
   CHECK(run(3) == one);
@@ -377,18 +383,9 @@ TEST_CASE("BatchNormalization: the same bits on one thread and on several") {
   const Tensor x = random.tensor(Shape{32, 12, 12, 16}, -1.0f, 1.0f);
   const Tensor dy = random.tensor(Shape{32, 12, 12, 16}, -1.0f, 1.0f);
   auto run = [&](int threads) {
-    kiln::set_num_threads(threads);
-    bound.values[2].assign(16, 0.0f);
+    bound.values[2].assign(16, 0.0f);  // the moving statistics start where the first run's did
     bound.values[3].assign(16, 1.0f);
-    std::vector<float> result;
-    const Tensor& y = normalization.forward(x, true);
-    result.insert(result.end(), y.values().begin(), y.values().end());
-    const Tensor& dx = normalization.backward(dy);
-    result.insert(result.end(), dx.values().begin(), dx.values().end());
-    for (const auto& values : bound.values) result.insert(result.end(), values.begin(), values.end());
-    for (const auto& gradient : bound.gradients) result.insert(result.end(), gradient.begin(), gradient.end());
-    kiln::set_num_threads(0);
-    return result;
+    return pass_on_threads(normalization, bound, x, dy, threads);
   };
   const std::vector<float> one = run(1);
   CHECK(run(2) == one);

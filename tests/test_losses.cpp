@@ -15,6 +15,7 @@
 #include <doctest/doctest.h>
 
 #include "error_message.hpp"
+#include "gradient_check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -41,21 +42,7 @@ using kiln::losses::CategoricalCrossentropy;
 using kiln::losses::MeanSquaredError;
 using kiln::losses::SparseCategoricalCrossentropy;
 
-class TestRandom {
- public:
-  explicit TestRandom(uint32_t seed) : engine_(seed) {}
-  float uniform(float low, float high) {
-    return low + (high - low) * static_cast<float>(static_cast<double>(engine_()) / 4294967296.0);
-  }
-  Tensor tensor(const Shape& shape, float low, float high) {
-    Tensor t(shape);
-    for (float& v : t.values()) v = uniform(low, high);
-    return t;
-  }
-
- private:
-  std::mt19937 engine_;
-};
+using kiln::testing::TestRandom;
 
 // Softmax of each row and the logistic sigmoid, in double, rounded to float at the end.
 Tensor softmax_rows(const Tensor& logits) {
