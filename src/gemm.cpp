@@ -165,57 +165,72 @@ void multiply_into(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, I
 }
 #endif
 
-// A C at most kNarrowWidth columns wide (a classifier's 10 outputs) is one vector of floats per
-// row. Eigen's kernel spends most of its time there packing A and handling a partial panel, so
-// such products take this loop instead: B is copied into rows padded to one vector, and each
-// group of 8 rows of C accumulates in 8 vector registers, one multiply-add per row for each k.
-// Eight rows rather than fewer because a multiply-add's result is ready only some cycles later:
-// 8 independent sums keep the unit busy. W1's 128x10 layer: 1.9 us forward instead of 2.3, and
-// 1.6 us for its weight gradient instead of 3.0. (A GCC vector type: it compiles to whatever
-// vectors the target has.)
+// A C at most kNarrowWidth columns wide (a classifier's 10 outputs, a first convolution's
+// filters) is one vector of floats per row. Eigen's kernel spends most of its time there packing
+// A and handling a partial panel, so such products take this loop instead: B is copied into rows
+// padded to one vector, and each group of 8 rows of C accumulates in 8 vector registers, one
+// multiply-add per row for each k. Eight rows rather than fewer because a multiply-add's result is
+// ready only some cycles later: 8 independent sums keep the unit busy. (A GCC vector type: it
+// compiles to whatever vectors the target has.)
+//
+// B is staged kNarrowDepth rows at a time into a buffer each thread makes once, so a deep product
+// (a convolution's weight gradient sums over every pixel of the batch) never grows it: a thread
+// that meets its first deep product in the middle of training does not allocate. Between stages
+// C holds the running sums, and the next stage adds to them in the same order, so the result is
+// the same bits as one pass over all of k.
 constexpr Index kNarrowWidth = 16;
+constexpr Index kNarrowDepth = 4096;
 using NarrowRow = float __attribute__((vector_size(kNarrowWidth * sizeof(float))));
-thread_local std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> narrow_b = [] {
-  std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> rows;
-  rows.reserve(4096);  // k up to 4096 without allocating, whichever thread takes the tile
-  return rows;
-}();
+thread_local std::vector<NarrowRow, CacheLineAllocator<NarrowRow>> narrow_b(kNarrowDepth);
+
+// Row i of C as a vector: zeros for the first stage, the running sums for the later ones.
+NarrowRow narrow_start(const float* c_row, Index n, bool first_stage) {
+  NarrowRow row = {};
+  if (!first_stage) {
+    for (Index j = 0; j < n; ++j) row[j] = c_row[j];
+  }
+  return row;
+}
 
 void multiply_narrow(MatrixOperand a, MatrixOperand b, float* c, Index c_stride, Index m, Index k, Index n) {
-  if (narrow_b.size() < static_cast<size_t>(k)) narrow_b.resize(static_cast<size_t>(k));
-  for (Index p = 0; p < k; ++p) {
-    NarrowRow row = {};
-    for (Index j = 0; j < n; ++j) row[j] = *b.at(p, j);
-    narrow_b[static_cast<size_t>(p)] = row;
-  }
   // A[i, p] is a_data[i * row_step + p * column_step], whichever A's storage order: the hot loop
   // then has no branch on it.
-  const float* a_data = a.data;
   const Index row_step = a.column_major ? 1 : a.stride, column_step = a.column_major ? a.stride : 1;
-  constexpr Index kRows = 8;
-  Index i = 0;
-  for (; i + kRows <= m; i += kRows) {
-    NarrowRow sums[kRows] = {};
-    for (Index p = 0; p < k; ++p) {
-      const NarrowRow b_row = narrow_b[static_cast<size_t>(p)];
-      const float* a_column = a_data + i * row_step + p * column_step;
-      for (Index r = 0; r < kRows; ++r) sums[r] += a_column[r * row_step] * b_row;
+  for (Index stage = 0; stage < k; stage += kNarrowDepth) {
+    const Index depth = std::min(kNarrowDepth, k - stage);
+    const bool first_stage = stage == 0;
+    for (Index p = 0; p < depth; ++p) {
+      NarrowRow row = {};
+      for (Index j = 0; j < n; ++j) row[j] = *b.at(stage + p, j);
+      narrow_b[static_cast<size_t>(p)] = row;
     }
-    for (Index r = 0; r < kRows; ++r) {
-      for (Index j = 0; j < n; ++j) c[(i + r) * c_stride + j] = sums[r][j];
+    const float* a_data = a.data + stage * column_step;
+    constexpr Index kRows = 8;
+    Index i = 0;
+    for (; i + kRows <= m; i += kRows) {
+      NarrowRow sums[kRows];
+      for (Index r = 0; r < kRows; ++r) sums[r] = narrow_start(c + (i + r) * c_stride, n, first_stage);
+      for (Index p = 0; p < depth; ++p) {
+        const NarrowRow b_row = narrow_b[static_cast<size_t>(p)];
+        const float* a_column = a_data + i * row_step + p * column_step;
+        for (Index r = 0; r < kRows; ++r) sums[r] += a_column[r * row_step] * b_row;
+      }
+      for (Index r = 0; r < kRows; ++r) {
+        for (Index j = 0; j < n; ++j) c[(i + r) * c_stride + j] = sums[r][j];
+      }
     }
-  }
-  for (; i < m; ++i) {  // the last m % 8 rows, one at a time
-    NarrowRow sum = {};
-    for (Index p = 0; p < k; ++p) sum += a_data[i * row_step + p * column_step] * narrow_b[static_cast<size_t>(p)];
-    for (Index j = 0; j < n; ++j) c[i * c_stride + j] = sum[j];
+    for (; i < m; ++i) {  // the last m % 8 rows, one at a time
+      NarrowRow sum = narrow_start(c + i * c_stride, n, first_stage);
+      for (Index p = 0; p < depth; ++p) sum += a_data[i * row_step + p * column_step] * narrow_b[static_cast<size_t>(p)];
+      for (Index j = 0; j < n; ++j) c[i * c_stride + j] = sum[j];
+    }
   }
 }
 
 // A helper's first tile finds its buffers made (they are thread_local, made on first use).
 [[maybe_unused]] const bool buffers_made_as_helpers_start = (prepare_each_helper([] {
   (void)thread_buffers.kc();  // any use makes a thread_local
-  (void)narrow_b.capacity();
+  (void)narrow_b.size();
 }), true);
 
 // C[m, n] = A[m, k] B[k, n] on the calling thread.

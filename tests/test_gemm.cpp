@@ -54,10 +54,12 @@ TEST_CASE("gemm matches the definition for every operand layout, on one thread a
   // sum writes C (without reading it) and the later ones add to it; and an inner dimension at least
   // twice both sides of C, which is split between the threads (W1's forward product, 64x784x128;
   // uneven shares of k and of C's rows, 37x1001x29 and 100x600x250; and through the narrow loop,
-  // 20x4000x10); on one, two and three threads.
+  // 20x4000x10), and a narrow product deeper than the narrow loop stages at once (a convolution's
+  // weight gradient, 24x20000x8); on one, two and three threads.
   const Size sizes[] = {{3, 5, 4},     {64, 300, 200}, {333, 70, 50},   {97, 129, 301},  {786, 64, 128},
                         {64, 128, 10}, {128, 64, 10},  {37, 5, 16},     {9, 3, 1},       {1000, 200, 10},
-                        {260, 1000, 48}, {64, 784, 128}, {37, 1001, 29}, {100, 600, 250}, {20, 4000, 10}};
+                        {260, 1000, 48}, {64, 784, 128}, {37, 1001, 29}, {100, 600, 250}, {20, 4000, 10},
+                        {24, 20000, 8}};
   const int original_threads = num_threads();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
