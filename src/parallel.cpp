@@ -159,17 +159,21 @@ class Team {
     }
   }
 
-  // Claims tiles of the share of `seat` for the job `generation`: all that is left of it when
-  // `all` is set (the seat's owner), one otherwise. Returns the first tile claimed and sets `end`,
-  // or returns -1 if the share is used up or the job is over.
-  int64_t claim(uint32_t generation, int seat, bool all, int64_t& end) {
+  // Claims tiles of the share of `seat` for the job `generation`: half of what is left of it when
+  // `owner` is set (the seat's own thread), one otherwise. Returns the first tile claimed and sets
+  // `end`, or returns -1 if the share is used up or the job is over. The owner takes half rather
+  // than all: a thread whose core the scheduler hands to a pipeline thread in the middle of its
+  // share (for the tens of microseconds a batch takes to copy) then holds only the tiles it has
+  // claimed, and the others take the rest; and it still takes few, large ranges (a GEMM packs
+  // its operand once per range).
+  int64_t claim(uint32_t generation, int seat, bool owner, int64_t& end) {
     std::atomic<uint64_t>& cursor = shares_[seat].cursor;
     uint64_t seen = cursor.load();
     while (true) {
       if (seen >> 32 != generation) return -1;
       const int64_t next = static_cast<int64_t>((seen >> 16) & 0xffff), share_end = static_cast<int64_t>(seen & 0xffff);
       if (next >= share_end) return -1;
-      end = all ? share_end : next + 1;
+      end = owner ? next + (share_end - next + 1) / 2 : next + 1;
       if (cursor.compare_exchange_weak(seen, pack(generation, end, share_end))) return next;
     }
   }

@@ -9,7 +9,9 @@
 
 #include "stream_capture.hpp"
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -68,6 +70,31 @@ TEST_CASE("parallel_tiles shares the tiles out to more than one thread when the 
     }
   });
   CHECK(threads_seen.size() == 2);
+}
+
+TEST_CASE("a thread held up in its share leaves the rest of that share to the others") {
+  set_num_threads(2);
+  // 8 tiles, 4 to a seat. Whichever thread takes tile 0 stops there (as if the scheduler had given
+  // its core to a pipeline thread) until tiles 2 and 3 of the same share are done: the other
+  // thread must be able to take them. A thread that claimed its whole share at once would keep
+  // them, and the wait would give up after 10 s.
+  std::array<std::atomic<bool>, 8> done{};
+  std::atomic<bool> waited_in_vain{false};
+  parallel_tiles(8, [&](int64_t first, int64_t end) {
+    for (int64_t tile = first; tile < end; ++tile) {
+      if (tile == 0) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!(done[2].load() && done[3].load()) && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        waited_in_vain = !(done[2].load() && done[3].load());
+      }
+      done[static_cast<size_t>(tile)] = true;
+    }
+  });
+  CHECK_FALSE(waited_in_vain.load());
+  for (const std::atomic<bool>& tile_done : done) CHECK(tile_done.load());
+  set_num_threads(0);
 }
 
 TEST_CASE("loops started from two threads at once, and loops inside loops, each run every tile once") {

@@ -6,7 +6,8 @@
 // size. Each thread first takes its own share of the tiles, then what is left of the others'
 // shares, and the loop is over when every tile is done, not when every thread has turned up:
 //  - results do not depend on the team's size: a tile is computed the same way by any thread;
-//  - a helper that lost its core (to a pipeline thread, or another process) holds no one up;
+//  - a helper that lost its core (to a pipeline thread, or another process) holds up only the
+//    tiles it has already claimed;
 //  - idle helpers spin only briefly, and not at all while a pipeline thread is computing.
 // The team's size follows the machine unless set_num_threads pins it: see docs/architecture.md.
 // Pipeline threads run their own loops alone (their team is one thread).
@@ -48,8 +49,8 @@ void run_tiles(int64_t tiles, TileFunction call, const void* body);
 }  // namespace detail
 
 // Calls body(first_tile, end_tile) over ranges that together cover [0, tiles) once each, on the
-// calling thread and the team's helpers. A thread's own share comes as one range; tiles taken
-// from another's share come one at a time. The body must not throw.
+// calling thread and the team's helpers. A thread's own share comes in a few ranges (half of what
+// is left each time); tiles taken from another's share come one at a time. The body must not throw.
 template <class Body>
 void parallel_tiles(int64_t tiles, const Body& body) {
   detail::run_tiles(
