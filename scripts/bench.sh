@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds kiln in Release and runs every benchmark, kiln beside PyTorch in the same run, then writes
-# the tables as Markdown to build/bench/performance.md (the body of docs/performance.md).
+# the tables as Markdown to build/bench/performance.md (docs/performance.md summarises them).
 # Everything runs at normal priority, as users train; the figures are medians of several runs,
 # because other work on the machine moves single ones.
 set -euo pipefail

@@ -116,8 +116,8 @@ class FirstPassResultMapper {
 // Eigen's one-thread blocked product, written out: pack a block of each operand, then run Eigen's
 // kernel over them, which adds its results to C. The one change from Eigen's own loop is that C
 // is never zeroed: the first block of the sum writes it (FirstPassResultMapper, above). Zeroing
-// it first cost 2.4% of W2's time; before that, zeroing the whole slice at once sent it out to L3
-// and back whenever the slice was larger than L2, as W2's weight gradients are (3.2 and 4 MB).
+// it is a pass over C for nothing, and zeroing a whole slice at once sends it out to L3 and back
+// whenever it is larger than L2, as the weight gradients of a 1024-wide layer are (4 MB).
 //
 // Eigen computes the row-major C = A B as the column-major C^T = B^T A^T, so its "rows" are our
 // columns: its left operand is B^T, its right operand A^T, and its (i, j) block of C^T is our
@@ -260,15 +260,15 @@ Index round_up(Index value, Index multiple) { return (value + multiple - 1) / mu
 
 // ---- the sum split in two ---------------------------------------------------------------------
 //
-// For products whose k is at least twice both sides of C (W1's first layer: C is 64x128, and k
-// runs over 784 pixels), the sum is cut into kSumSlices slices: each slice's product is a tile
+// For products whose k is at least twice both sides of C (a first Dense layer's forward product
+// on 28x28 images: C is 64x128, and k runs over 784 pixels), the sum is cut into kSumSlices slices: each slice's product is a tile
 // (the first written straight into C, the others into partial Cs of their own), then C's rows add
 // the partials in slice order. The slices depend only on k, so the sum is the same whatever the
 // team's size; a second slice would change it, which is why their number is fixed.
 //
 // Why not split C, as for other shapes: every thread would then read the whole of one operand,
-// and in training half of it was last written by the other core. In W1's forward product each
-// thread would read a column slice of the weights, although the update step and the weight
+// and in training half of it was last written by the other core. In that first layer's forward
+// product each thread would read a column slice of the weights, although the update step and the weight
 // gradient's product (split by rows) have each thread write its own rows of them. Split by k,
 // each thread reads the weight rows that it updates, and they stay in its core's cache.
 //

@@ -17,15 +17,15 @@ namespace {
 // ---- slots written past the caches ---------------------------------------------------------------
 // A slot (Adam's moments, SGD's velocity) is read and rewritten once per step and then left alone
 // until the next step, by when the forward and backward passes have been through every weight,
-// gradient and activation. Written through the caches, a large slot pushes that data out (W2's
-// moments are 15 MB, beside a 32 MB L3), and the next step fetches it again from memory. Written
+// gradient and activation. Written through the caches, a large slot pushes that data out (a
+// 784-1024-1024-10 model's moments are 15 MB, beside a 32 MB L3), and the next step fetches it again from memory. Written
 // with streaming stores, the slot goes straight to memory and the caches keep the data that is
 // used again soon. But slots the cache can hold beside everything else are better kept there, or
 // each step reads them back from memory. Where the two cross depends on the L3; measured with
 // Adam here (32 MB L3, 2 threads, epoch times streamed against cached):
 //   784-1024-10, batch 64 (moments 6.5 MB)          9% slower
 //   784-2048-10, batch 64 (13 MB)                   the same
-//   W2: 784-1024-1024-10, batch 256 (15 MB)         2% to 5% faster (over several runs)
+//   784-1024-1024-10, batch 256 (15 MB)             2% to 5% faster (over several runs)
 //   784-4096-10, batch 64 (26 MB)                   2% faster
 // hence kStreamSlotsFromBytes, 12 MB (a machine with a larger L3 would want more).
 constexpr int64_t kLineFloats = 16;  // one 64-byte cache line
@@ -57,7 +57,7 @@ void fence_streamed_lines() {
 // team when n is large enough, then the last n % kLineFloats elements. `stream` says whether the
 // update may write its slots with stream_line (whole lines of large slots only). The updates
 // vectorise with `omp simd` inside; `omp parallel for simd` would not do here: when its `if` is
-// false GCC 12 runs a scalar loop (Adam took 58 us on 32,767 parameters, 4 us on 32,768).
+// false GCC 12 runs a scalar loop, so a slot just under the threshold took longer than one over it.
 template <class LineUpdate>
 void update_by_lines(int64_t n, int64_t slot_bytes, const LineUpdate& update) {
   const bool stream = slot_bytes >= kStreamSlotsFromBytes;

@@ -5,9 +5,9 @@
 // operation that reads or produces one leaves the fast path for a microcode assist, tens of times
 // slower. Training makes them without anyone asking: a weight whose gradient is always zero (the
 // blank border pixels of MNIST-like images feed such weights) has Adam's first moment decaying by
-// beta_1 per step, through the denormal range on its way to zero. In W1 (docs/performance.md) that
-// doubled the time of Adam's update. Flushing them costs nothing in accuracy a model can notice:
-// the values are below 1e-38.
+// beta_1 per step, through the denormal range on its way to zero, and every step's update of it
+// takes the slow path. Flushing them costs nothing in accuracy a model can notice: the values
+// are below 1e-38.
 //
 // Sequential's fit, evaluate and predict hold a DenormalsFlushedToZero for their whole run (one
 // scope, not one per batch), so the callbacks and dataset functions that run on the calling thread

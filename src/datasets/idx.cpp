@@ -46,8 +46,7 @@ using GzFilePtr = std::unique_ptr<gzFile_s, GzFileCloser>;
 // Fashion-MNIST). With 4 KB pages nearly every image is also a TLB miss and a walk of the page
 // tables; with 2 MB pages the whole set fits in the TLB. This asks Linux to back the whole 2 MB
 // pages of a buffer not yet written with huge pages, as they are first touched. A hint: where
-// transparent huge pages are off, nothing changes. W1, alternated with the same code on 4 KB
-// pages in the machine's fast phase: 0.111 to 0.109 s per epoch (faster in each of 10 pairs).
+// transparent huge pages are off, nothing changes.
 void advise_huge_pages(const void* buffer, size_t size) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHugePage = uintptr_t{1} << 21;
@@ -214,7 +213,7 @@ IdxArray read_idx(const std::string& path) {
   // damaged header claiming terabytes gives the "truncated" error below, not a failed allocation.
   // Up to kReserveBytes, though, the announced size is reserved at once, which takes address
   // space only. That saves the copies of growing, and lets the pages be huge ones from the start.
-  // W1's child process: peak memory 81 to 66 MB, its first batch 0.215 to 0.175 s after launch.
+  // Peak memory is then the data's size, not the doubling vector's.
   // The announced size is first checked against what the file can hold: its own bytes if it is
   // plain, and at most 1032 times them if it is gzip (deflate's best ratio).
   std::error_code size_error;

@@ -15,7 +15,7 @@ Shape Flatten::build(const Shape& input_shape) {
 }
 
 // x: [batch, d1, d2, ...] -> [batch, d1 * d2 * ...]. Row-major elements are already in that
-// order, so the output is a view of x: no copy (which took 4 us of W1's 130 us step, and made
+// order, so the output is a view of x: no copy (which would cost a pass over the batch, and make
 // the next layer's threads fetch the copy from the core that wrote it).
 const Tensor& Flatten::forward(const Tensor& x, bool /*training*/) {
   output_.view(x, Shape{x.rows(), x.row_size()});
