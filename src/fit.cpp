@@ -144,12 +144,12 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       const int64_t end = std::min(begin + batch_size, train_count);
       const std::span<const int64_t> rows(order.data() + begin, static_cast<size_t>(end - begin));
       begin = end;
-      gather_rows(x, rows, batch_.x);
-      gather_rows(y, rows, batch_.y);
+      data::gather_rows(x, rows, batch_.x);
+      data::gather_rows(y, rows, batch_.y);
       if (sample_weight.empty()) {
         batch_.sample_weight.resize(Shape{0});
       } else {
-        gather_rows(sample_weight, rows, batch_.sample_weight);
+        data::gather_rows(sample_weight, rows, batch_.sample_weight);
       }
       return &batch_;
     };

@@ -276,17 +276,6 @@ void Sequential::check_pair(const Tensor& x, const Tensor& y) const {
   }
 }
 
-void Sequential::gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) const {
-  Shape shape = source.shape();
-  shape[0] = static_cast<int64_t>(rows.size());
-  batch.resize(shape);
-  const int64_t row_size = source.row_size();
-  for (size_t r = 0; r < rows.size(); ++r) {
-    std::memcpy(batch.data() + static_cast<int64_t>(r) * row_size, source.data() + rows[r] * row_size,
-                sizeof(float) * static_cast<size_t>(row_size));
-  }
-}
-
 void Sequential::copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const {
   Shape shape = source.shape();
   shape[0] = rows.size();

@@ -129,6 +129,27 @@ TEST_CASE("from_tensor_slices refuses x and y with different row counts, naming 
   CHECK_THROWS_AS(data::from_tensor_slices(numbered(2, 2), Tensor(Shape{})), ShapeError);
 }
 
+TEST_CASE("gather_rows copies the rows asked for, in order, into a buffer it reuses, and names a row out of range") {
+  Tensor x(Shape{5, 2, 3});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  const std::vector<int64_t> rows = {4, 0, 4, 2};
+  const Tensor gathered = data::gather_rows(x, rows);
+  REQUIRE(gathered.shape() == Shape{4, 2, 3});
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int64_t j = 0; j < 6; ++j) CHECK(gathered[static_cast<int64_t>(r) * 6 + j] == x[rows[r] * 6 + j]);
+  }
+  Tensor buffer;
+  data::gather_rows(x, rows, buffer);
+  const float* storage = buffer.data();
+  data::gather_rows(x, std::vector<int64_t>{1, 3}, buffer);  // smaller: the same storage
+  CHECK(buffer.shape() == Shape{2, 2, 3});
+  CHECK(buffer.data() == storage);
+  CHECK(buffer[0] == x[6]);
+  CHECK(buffer[6] == x[18]);
+  CHECK_THROWS_WITH_AS(data::gather_rows(x, std::vector<int64_t>{1, 5}, buffer),
+                       "gather_rows: row 5 is outside the 5 rows of the data", ShapeError);
+}
+
 TEST_CASE("from_generator calls its factory anew for each epoch, lazily") {
   int factory_calls = 0;
   const auto dataset = data::from_generator<int64_t>([&]() -> data::Generator<int64_t> {

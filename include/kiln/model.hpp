@@ -194,7 +194,6 @@ class Sequential {
   void build_from_data(const Tensor& x, const std::string& argument_name);
   void check_compiled(const std::string& caller) const;
   void check_pair(const Tensor& x, const Tensor& y) const;
-  void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) const;
   void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
   // sample_weight: empty, or one weight per row of x.
   BatchSource row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, RowRange rows, int64_t batch_size);

@@ -73,18 +73,25 @@ LabeledData row_of(const LabeledData& batch, int64_t row) {
   return {row_of(batch.x, row), row_of(batch.y, row), batch.sample_weight.empty() ? Tensor() : row_of(batch.sample_weight, row)};
 }
 
-Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows) {
-  const auto count = static_cast<int64_t>(rows.size());
-  Tensor batch(source.shape().without_first_axis().with_batch(count));
+void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch) {
+  if (source.rank() == 0) throw ShapeError("gather_rows: a scalar has no rows to gather");
   const int64_t row_size = source.row_size();
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t row = rows[static_cast<size_t>(i)];
+  for (const int64_t row : rows) {
     if (row < 0 || row >= source.rows()) {
       throw ShapeError("gather_rows: row " + std::to_string(row) + " is outside the " + std::to_string(source.rows()) +
                        " rows of the data");
     }
-    std::memcpy(batch.data() + i * row_size, source.data() + row * row_size, sizeof(float) * static_cast<size_t>(row_size));
   }
+  batch.resize(source.shape().without_first_axis().with_batch(static_cast<int64_t>(rows.size())));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(batch.data() + static_cast<int64_t>(i) * row_size, source.data() + rows[i] * row_size,
+                sizeof(float) * static_cast<size_t>(row_size));
+  }
+}
+
+Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows) {
+  Tensor batch;
+  gather_rows(source, rows, batch);
   return batch;
 }
 

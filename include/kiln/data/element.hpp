@@ -69,5 +69,9 @@ inline int64_t row_count(const LabeledData& data) { return data.x.rows(); }
 // (range(n).shuffle(n).batch(b).map(...)) turns a batch of indices into data.
 Tensor gather_rows(const Tensor& source, std::span<const int64_t> rows);
 LabeledData gather_rows(const LabeledData& source, std::span<const int64_t> rows);
+// The same into `batch`, resized to hold them (it keeps its capacity, so a buffer reused step after
+// step stops allocating): fit(x, y) gathers its shuffled batches this way. The one row gather:
+// each of the above is this.
+void gather_rows(const Tensor& source, std::span<const int64_t> rows, Tensor& batch);
 
 }  // namespace kiln::data
