@@ -601,6 +601,42 @@ TEST_CASE("cache() in memory: later epochs read the cache, not the source") {
   CHECK(repeat_calls == 3);
 }
 
+TEST_CASE("cache() in memory over from_tensor_slices replays the first pass's rows in its order, by batches and one by one") {
+  const Tensor x = numbered(20, 3);
+  Tensor y(Shape{20});
+  for (int64_t i = 0; i < 20; ++i) y[i] = static_cast<float>(i);
+  // Cached after a shuffle, every epoch repeats the first one's order (tf.data's rule), even though
+  // the cache keeps the rows' numbers rather than the rows.
+  const auto frozen = data::from_tensor_slices(x, y).shuffle(20, /*seed=*/7).cache().batch(6);
+  const std::vector<std::vector<float>> batches = two_epochs_of(frozen);
+  REQUIRE(batches.size() == 8);  // 4 batches an epoch, the last of 2 rows
+  for (size_t b = 0; b < 4; ++b) CHECK(batches[b] == batches[b + 4]);
+  std::vector<int64_t> labels;
+  for (const LabeledData& batch : frozen) {
+    for (int64_t r = 0; r < batch.x.rows(); ++r) {
+      const auto label = static_cast<int64_t>(batch.y[r]);
+      labels.push_back(label);
+      CHECK(batch.x.at(r, 2) == static_cast<float>(10 * label + 2));  // each row with its own label
+    }
+  }
+  CHECK(sorted(labels) == iota(20));
+  CHECK(labels != iota(20));  // shuffled
+
+  // One element at a time (no batch), the same rows in the same order as the batches gave them.
+  const auto one_by_one = data::from_tensor_slices(x, y).shuffle(20, /*seed=*/7).cache();
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<int64_t> seen;
+    for (const LabeledData& sample : one_by_one) seen.push_back(static_cast<int64_t>(sample.y[0]));
+    CHECK(seen == labels);
+  }
+
+  // Cached before the shuffle: the shuffle still draws a new order each epoch.
+  const auto reshuffled = data::from_tensor_slices(x, y).cache().shuffle(20, /*seed=*/7).batch(20);
+  const std::vector<std::vector<float>> epochs = two_epochs_of(reshuffled);
+  REQUIRE(epochs.size() == 2);
+  CHECK(epochs[0] != epochs[1]);
+}
+
 TEST_CASE("cache() in memory: a partial first pass is discarded with a warning, and the next full pass rebuilds it") {
   std::atomic<int> source_calls{0};
   const auto cached = data::range(5).map([&](int64_t v) {

@@ -4,7 +4,10 @@
 // tf.data's rules: the cache is complete only after a full pass. An iteration that stops early
 // discards what it held, with a warning, so a later pass never sees a truncated data set. Only one
 // iteration may write a file cache at a time: a second concurrent writer is refused (a lock file
-// marks the writer). Elements are copied in and out; runs on its consumer's thread.
+// marks the writer). Elements are copied in and out; runs on its consumer's thread. In memory, over
+// rows of a source in memory (from_tensor_slices, shuffled or not), the cache keeps the rows'
+// numbers in the order the pass delivered them, not copies of the rows: a later pass replays
+// the same rows in the same order, and batch() still copies each batch straight from the source.
 #pragma once
 
 #include "kiln/data/element.hpp"
@@ -15,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 
@@ -95,11 +99,16 @@ class MemoryCacheNode : public Node<T> {
   int64_t cardinality() const override { return input_->cardinality(); }
 
  private:
+  // Tensors and (x, y) pairs may come as rows of a source (Iterator::row_source).
+  static constexpr bool kMayBeRows = std::is_same_v<T, Tensor> || std::is_same_v<T, LabeledData>;
+
   struct Store {
     std::mutex mutex;
     bool complete = false;
     bool writer_active = false;
     std::vector<T> elements;
+    const T* row_source = nullptr;  // set when the pass came as rows of this source ...
+    std::vector<int64_t> rows;      // ... and these are its rows, in order
   };
 
   class ReadIterator : public Iterator<T> {
@@ -108,9 +117,25 @@ class MemoryCacheNode : public Node<T> {
         : store_(std::move(store)), stats_(std::move(stats)) {}
     std::optional<T> next() override {
       // Complete stores never change again, so reading needs no lock.
+      if constexpr (kMayBeRows) {
+        if (store_->row_source) {
+          if (index_ >= store_->rows.size()) return std::nullopt;
+          stats_->elements_produced++;
+          return row_of(*store_->row_source, store_->rows[index_++]);
+        }
+      }
       if (index_ >= store_->elements.size()) return std::nullopt;
       stats_->elements_produced++;
       return store_->elements[index_++];
+    }
+    const T* row_source() const override { return store_->row_source; }
+    int64_t next_rows(int64_t count, std::vector<int64_t>& rows) override {
+      const auto taken = static_cast<size_t>(std::min<int64_t>(count, static_cast<int64_t>(store_->rows.size() - index_)));
+      rows.insert(rows.end(), store_->rows.begin() + static_cast<std::ptrdiff_t>(index_),
+                  store_->rows.begin() + static_cast<std::ptrdiff_t>(index_ + taken));
+      index_ += taken;
+      stats_->elements_produced += static_cast<int64_t>(taken);
+      return static_cast<int64_t>(taken);
     }
 
    private:
@@ -122,7 +147,9 @@ class MemoryCacheNode : public Node<T> {
   class WriteIterator : public Iterator<T> {
    public:
     WriteIterator(std::unique_ptr<Iterator<T>> input, std::shared_ptr<Store> store, std::shared_ptr<StageStatistics> stats)
-        : input_(std::move(input)), store_(std::move(store)), stats_(std::move(stats)) {}
+        : input_(std::move(input)), store_(std::move(store)), stats_(std::move(stats)) {
+      if constexpr (kMayBeRows) source_ = input_->row_source();
+    }
     ~WriteIterator() override {
       std::lock_guard lock(store_->mutex);
       store_->writer_active = false;
@@ -130,24 +157,53 @@ class MemoryCacheNode : public Node<T> {
     }
     std::optional<T> next() override {
       BusyTimer timer(*stats_);
+      if constexpr (kMayBeRows) {
+        if (source_) {  // the input's next row, as its number (the same row next() would give)
+          one_row_.clear();
+          if (next_rows(1, one_row_) == 0) return std::nullopt;
+          return row_of(*source_, one_row_.front());
+        }
+      }
       std::optional<T> element = input_->next();
       if (!element) {
-        std::lock_guard lock(store_->mutex);
-        store_->elements = std::move(pending_);
-        store_->complete = true;
-        finished_ = true;
+        finish();
         return std::nullopt;
       }
       pending_.push_back(*element);
       stats_->elements_produced++;
       return element;
     }
+    const T* row_source() const override { return source_; }
+    int64_t next_rows(int64_t count, std::vector<int64_t>& rows) override {
+      if (!source_) return 0;
+      const size_t before = rows.size();
+      const int64_t taken = input_->next_rows(count, rows);
+      if (taken == 0) {
+        finish();
+        return 0;
+      }
+      pending_rows_.insert(pending_rows_.end(), rows.begin() + static_cast<std::ptrdiff_t>(before), rows.end());
+      stats_->elements_produced += taken;
+      return taken;
+    }
 
    private:
+    void finish() {
+      std::lock_guard lock(store_->mutex);
+      store_->elements = std::move(pending_);
+      store_->rows = std::move(pending_rows_);
+      store_->row_source = source_;
+      store_->complete = true;
+      finished_ = true;
+    }
+
     std::unique_ptr<Iterator<T>> input_;
     std::shared_ptr<Store> store_;
     std::shared_ptr<StageStatistics> stats_;
+    const T* source_ = nullptr;  // the input's row source, if it has one
     std::vector<T> pending_;
+    std::vector<int64_t> pending_rows_;
+    std::vector<int64_t> one_row_;  // next()'s row number, over a row source
     bool finished_ = false;
   };
 
