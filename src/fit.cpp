@@ -191,6 +191,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
   // with it, one iteration runs on across epochs, as in Keras.
   std::shared_ptr<data::Iteration<LabeledData>> iteration;
   std::optional<LabeledData> current;
+  std::optional<data::Diagnosis> first_epoch_diagnosis;  // taken before the first epoch's pipeline stops
   const int64_t steps_per_epoch = options.steps_per_epoch;
   bool ran_out = false;
   auto start_epoch = [&](int epoch) -> BatchSource {
@@ -214,6 +215,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
       if (steps_per_epoch > 0 && taken == steps_per_epoch) return nullptr;
       current = iteration ? iteration->next() : std::nullopt;
       if (!current) {
+        if (iteration && !first_epoch_diagnosis) first_epoch_diagnosis = data::diagnose(*iteration);
         if (steps_per_epoch > 0 && !ran_out) {
           ran_out = true;
           std::cerr << "Warning: your input ran out of data; interrupting training. Make sure that your dataset can "
@@ -237,12 +239,17 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
     };
   }
   const int64_t steps = steps_per_epoch > 0 ? steps_per_epoch : (cardinality >= 0 ? cardinality : 0);
-  return train(start_epoch, steps, validate, options);
+  // With steps_per_epoch the iteration runs on past the first epoch: its figures so far.
+  auto diagnose_input = [&]() -> std::optional<data::Diagnosis> {
+    if (!first_epoch_diagnosis && iteration) first_epoch_diagnosis = data::diagnose(*iteration);
+    return first_epoch_diagnosis;
+  };
+  return train(start_epoch, steps, validate, options, diagnose_input);
 }
 
 // The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
 History Sequential::train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch,
-                          const Validation& validate, const FitOptions& options) {
+                          const Validation& validate, const FitOptions& options, const InputDiagnosis& diagnose_input) {
   const int verbose = resolve_verbose(options.verbose);
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
@@ -336,6 +343,14 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
     }
     epochs_completed_ = epoch + 1;  // before the callbacks, so a checkpoint they write records it
     for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
+    // The pipeline doctor speaks once, after the first epoch, and only when it has something to say.
+    if (verbose > 0 && epoch == first_epoch && diagnose_input) {
+      if (std::optional<data::Diagnosis> diagnosis = diagnose_input();
+          diagnosis && (!diagnosis->advice.empty() || !diagnosis->notes.empty())) {
+        std::cout << diagnosis->one_line() << '\n';
+        for (const std::string& note : diagnosis->notes) std::cout << "pipeline note: " << note << '\n';
+      }
+    }
   }
   for (Callback* callback : callbacks) callback->on_train_end(logs);
   for (Callback* callback : callbacks) callback->set_model(nullptr);

@@ -290,18 +290,6 @@ class CoresUsedElsewhere {
   }
 
  private:
-  // Seconds all cores have been busy since boot, or -1 where /proc/stat cannot be read.
-  static double machine_busy_seconds() {
-    std::FILE* file = std::fopen("/proc/stat", "r");
-    if (!file) return -1.0;
-    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    const int fields = std::fscanf(file, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait,
-                                   &irq, &softirq, &steal);
-    std::fclose(file);
-    if (fields < 4) return -1.0;
-    static const double seconds_per_tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-    return static_cast<double>(user + nice + system + irq + softirq + steal) * seconds_per_tick;
-  }
   static double process_cpu_seconds() {
     timespec now{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
@@ -330,6 +318,18 @@ int seats_for_this_thread() {
 }
 
 }  // namespace
+
+double machine_busy_seconds() {
+  std::FILE* file = std::fopen("/proc/stat", "r");
+  if (!file) return -1.0;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  const int fields = std::fscanf(file, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait,
+                                 &irq, &softirq, &steal);
+  std::fclose(file);
+  if (fields < 4) return -1.0;
+  static const double seconds_per_tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(user + nice + system + irq + softirq + steal) * seconds_per_tick;
+}
 
 int max_team_threads() { return 4 * available_cores(); }
 

@@ -182,8 +182,10 @@ class Sequential {
   using BatchSource = std::function<const LabeledData*()>;
   // Runs the validation data through evaluate_batches with fit's callbacks.
   using Validation = std::function<Logs(const std::vector<Callback*>& callbacks)>;
+  // The pipeline doctor's findings on the first epoch's input (a dataset's fit), or nothing.
+  using InputDiagnosis = std::function<std::optional<data::Diagnosis>()>;
   History train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch, const Validation& validate,
-                const FitOptions& options);
+                const FitOptions& options, const InputDiagnosis& diagnose_input = {});
   // steps sizes the progress bar; step_limit > 0 stops after that many batches.
   Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose, const std::vector<Callback*>& callbacks,
                         int64_t step_limit);

@@ -28,6 +28,10 @@ void set_num_threads(int threads);
 int num_threads();
 // The cores this process may run on (its CPU affinity).
 int available_cores();
+// Seconds every core of the machine has been busy since boot (/proc/stat: user, system, interrupt
+// and steal time), or -1 where that cannot be read. Less this process's CPU time over the same
+// span, it is what other processes used.
+double machine_busy_seconds();
 
 // The most threads kiln starts for one purpose. More team threads than cores only take turns on
 // them (1000 ran 140 times slower than 2), and tens of thousands exhaust the system's threads.

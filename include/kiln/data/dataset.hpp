@@ -15,10 +15,12 @@
 
 #include "kiln/data/batch.hpp"
 #include "kiln/data/cache.hpp"
+#include "kiln/data/diagnose.hpp"
 #include "kiln/data/element.hpp"
 #include "kiln/data/filter.hpp"
 #include "kiln/data/map.hpp"
 #include "kiln/data/node.hpp"
+#include "kiln/data/pipeline_thread.hpp"
 #include "kiln/data/prefetch.hpp"
 #include "kiln/data/repeat.hpp"
 #include "kiln/data/shuffle.hpp"
@@ -44,10 +46,39 @@ class Iteration {
     iterator_ = node->make_iterator(*context_);
   }
 
-  std::optional<T> next() { return iterator_->next(); }
+  // The next element, or nullopt at the end. Its clock readings (two per call) are what
+  // diagnose() needs: how long the consumer spent here, against the whole span of the calls.
+  std::optional<T> next() {
+    const int64_t start = now_nanoseconds();
+    if (first_call_ns_ < 0) {
+      first_call_ns_ = start;
+      process_cpu_at_first_call_ns_ = process_cpu_nanoseconds();
+      machine_busy_at_first_call_s_ = machine_busy_seconds();
+    }
+    std::optional<T> element = iterator_->next();
+    last_return_ns_ = now_nanoseconds();
+    input_ns_ += last_return_ns_ - start;
+    if (!element && process_cpu_at_end_ns_ < 0) {
+      process_cpu_at_end_ns_ = process_cpu_nanoseconds();
+      machine_busy_at_end_s_ = machine_busy_seconds();
+    }
+    return element;
+  }
 
   // Per-stage figures so far (stats.hpp), the consumer-facing stage first.
   std::vector<StageReport> statistics() const { return context_->stats->report(); }
+
+  // The consumer's side so far: the span of its next() calls and the time spent inside them.
+  ConsumerTimes consumer_times() const {
+    if (first_call_ns_ < 0) return {};
+    const bool ended = process_cpu_at_end_ns_ >= 0;
+    const int64_t cpu_end = ended ? process_cpu_at_end_ns_ : process_cpu_nanoseconds();
+    const double machine_end = ended ? machine_busy_at_end_s_ : machine_busy_seconds();
+    const bool machine_known = machine_busy_at_first_call_s_ >= 0.0 && machine_end >= 0.0;
+    return {static_cast<double>(last_return_ns_ - first_call_ns_) * 1e-9, static_cast<double>(input_ns_) * 1e-9,
+            static_cast<double>(cpu_end - process_cpu_at_first_call_ns_) * 1e-9,
+            machine_known ? machine_end - machine_busy_at_first_call_s_ : -1.0};
+  }
 
   // A range-for iterator. It shares ownership of the Iteration, so `for (auto& e : dataset)` keeps
   // the running pipeline alive for exactly as long as the loop.
@@ -78,7 +109,16 @@ class Iteration {
  private:
   std::unique_ptr<IterationContext> context_;  // outlives the iterators, which refer to it
   std::unique_ptr<Iterator<T>> iterator_;
+  int64_t first_call_ns_ = -1, last_return_ns_ = -1, input_ns_ = 0;
+  int64_t process_cpu_at_first_call_ns_ = -1, process_cpu_at_end_ns_ = -1;
+  double machine_busy_at_first_call_s_ = -1.0, machine_busy_at_end_s_ = -1.0;
 };
+
+// The pipeline doctor (diagnose.hpp) on what one iteration has measured so far.
+template <class T>
+Diagnosis diagnose(const Iteration<T>& iteration) {
+  return diagnose(iteration.statistics(), iteration.consumer_times(), available_cores());
+}
 
 template <class T>
 class Dataset {
