@@ -79,6 +79,16 @@ TEST_CASE("diagnose: prefetched but still waiting on a map of one thread: parall
   CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));  // the map's 3 s over 2 cores is less than training's 2 s
 }
 
+TEST_CASE("diagnose: an AUTOTUNE map at one thread already has what training leaves: no advice") {
+  StageReport tuned = stage("map", 1, 3.0);
+  tuned.autotuned = true;
+  const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), tuned, stage("tensor_slices")},
+                                ConsumerTimes{4.0, 2.0, 7.5}, 2);
+  CHECK(d.bound_by == "map (AUTOTUNE, 1 thread)");
+  CHECK(d.advice.empty());
+  CHECK(d.predicted_speedup() == doctest::Approx(1.0));
+}
+
 TEST_CASE("diagnose: a map with more threads than cores is named, input-bound or not") {
   const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
                                 ConsumerTimes{3.0, 0.05, 4.0}, 2);
@@ -90,7 +100,7 @@ TEST_CASE("diagnose: a map with more threads than cores is named, input-bound or
   CHECK(fine.advice.empty());
 }
 
-TEST_CASE("diagnose: prefetched, input-bound, with no map to parallelise: cache the loading") {
+TEST_CASE("diagnose: prefetched, input-bound on a generator's reads: cache them") {
   const std::vector<StageReport> stages = {stage("prefetch", 1, 2.0), stage("batch", 0, 2.0), stage("from_generator", 0, 1.8)};
   const auto d = data::diagnose(stages, ConsumerTimes{3.0, 2.0, 3.5}, 2);
   CHECK(d.bound_by == "from_generator");  // 1.8 s of its own, against batch's 0.2 s
@@ -102,6 +112,9 @@ TEST_CASE("diagnose: prefetched, input-bound, with no map to parallelise: cache 
   CHECK(c.bound_by == "batch");
   CHECK(c.advice.empty());
   CHECK(c.predicted_speedup() == doctest::Approx(1.0));
+  // Rows already in memory: nothing to cache.
+  std::vector<StageReport> in_memory = {stage("prefetch", 1, 2.0), stage("batch", 0, 2.0), stage("tensor_slices", 0, 1.8)};
+  CHECK(data::diagnose(in_memory, ConsumerTimes{3.0, 2.0, 3.5}, 2).advice.empty());
 }
 
 TEST_CASE("diagnose: a shuffle buffer under a tenth of its elements gets a note, a larger one none") {

@@ -15,12 +15,16 @@ std::string format(const char* pattern, auto... values) {
 
 bool is_map(const StageReport& stage) { return stage.name == "map"; }
 
-// A stage of a pipeline, as people wrote it: "map (1 thread)", "map (16 threads)".
+// A stage of a pipeline, as people wrote it: "map (1 thread)", "map (AUTOTUNE, 2 threads)".
 std::string describe(const StageReport& stage) {
   if (!is_map(stage)) return stage.name;
   const int64_t threads = std::max<int64_t>(1, stage.parallelism);
-  return format("map (%lld thread%s)", static_cast<long long>(threads), threads == 1 ? "" : "s");
+  return format("map (%s%lld thread%s)", stage.autotuned ? "AUTOTUNE, " : "", static_cast<long long>(threads),
+                threads == 1 ? "" : "s");
 }
+
+// A source whose elements come from outside kiln's memory: a generator reads them.
+bool reads_from_outside(const StageReport& stage) { return stage.name == "from_generator"; }
 
 // Two stretches of work on two threads: the shorter hides behind the longer as far as a second
 // core is free for it (none on one core, all of it on two or more).
@@ -121,22 +125,28 @@ Diagnosis diagnose(const std::vector<StageReport>& stages, const ConsumerTimes& 
   }
 
   // 3. Prefetched, and still waiting: the stage that takes longest cannot keep up. A map on one
-  //    thread can use every core training leaves idle.
-  if (slowest_map && slowest_map->parallelism <= 1) {
+  //    thread that is not tuned can use every core training leaves idle.
+  if (slowest_map && slowest_map->parallelism <= 1 && !slowest_map->autotuned) {
     d.bound_by = describe(*slowest_map);
     d.advice = "map(..., AUTOTUNE): its elements on every core training leaves idle";
     d.predicted_epoch_seconds = std::max(training, slowest_map->busy_seconds / d.cores);
     return d;
   }
 
-  // 4. Otherwise, with nothing cached, the preparation itself is the cost: done once and kept, it
-  //    is nearly free after the first epoch, and the epoch is training alone. With a cache already,
-  //    the doctor names the slowest stage and has no single change to offer.
-  d.bound_by = stages.empty() ? "the input" : describe(slowest_stage(stages));
-  if (!cached) {
+  // 4. Elements read from outside, every epoch again: done once and kept in memory, they are
+  //    nearly free after the first epoch, and the epoch is training alone.
+  if (stages.empty()) {
+    d.bound_by = "the input";
+    return d;
+  }
+  const StageReport& slowest = slowest_stage(stages);
+  d.bound_by = describe(slowest);
+  if (reads_from_outside(slowest) && !cached) {
     d.advice = "cache() after the loading (before any random map), if the data fits in memory";
     d.predicted_epoch_seconds = training;
   }
+  // Otherwise the pipeline already has the cores training leaves (an AUTOTUNE map), or its cost is
+  // in work no reordering removes: only a cheaper map or a faster model would help.
   return d;
 }
 

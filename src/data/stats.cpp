@@ -24,6 +24,7 @@ std::vector<StageReport> PipelineStats::report() const {
     const int64_t samples = stage.occupancy_samples.load();
     r.mean_buffer_occupancy = samples ? static_cast<double>(stage.occupancy_sum.load()) / static_cast<double>(samples) : 0.0;
     r.parallelism = stage.parallelism.load();
+    r.autotuned = stage.autotuned.load();
     result.push_back(r);
   }
   return result;

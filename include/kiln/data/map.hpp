@@ -85,6 +85,7 @@ class MapNode : public Node<Out> {
       const int64_t worker_count = autotune_ ? available_cores() : num_parallel_calls;
       active_workers_ = autotune_ ? workers_for(tuner_.parallelism()) : worker_count;
       stats_->parallelism = autotune_ ? tuner_.parallelism() : worker_count;
+      stats_->autotuned = autotune_;
       stats_->buffer_capacity = window();
       for (int64_t w = 0; w < worker_count; ++w) {
         workers_.emplace_back([this, w](std::stop_token stop) { work(stop, w); });

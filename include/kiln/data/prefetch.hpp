@@ -47,6 +47,7 @@ class PrefetchNode : public Node<T> {
         : input_(std::move(input)), autotune_(buffer_size == AUTOTUNE), fixed_capacity_(buffer_size), stats_(std::move(stats)) {
       stats_->buffer_capacity = capacity();
       stats_->parallelism = 1;
+      stats_->autotuned = autotune_;
       producer_ = std::jthread([this](std::stop_token stop) { produce(stop); });
     }
 

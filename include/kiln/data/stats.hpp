@@ -26,6 +26,7 @@ struct StageStatistics {
   std::atomic<int64_t> occupancy_sum{0};               // buffer size seen at each take ...
   std::atomic<int64_t> occupancy_samples{0};           // ... and how many takes
   std::atomic<int64_t> parallelism{0};                 // worker threads, 0 for inline stages
+  std::atomic<bool> autotuned{false};                  // AUTOTUNE sets its parallelism or buffer
 };
 
 // A copy of one stage's figures at one moment.
@@ -37,6 +38,7 @@ struct StageReport {
   int64_t buffer_capacity = 0;
   double mean_buffer_occupancy = 0.0;
   int64_t parallelism = 0;
+  bool autotuned = false;
 };
 
 class PipelineStats {
