@@ -1,7 +1,10 @@
 // Sequential's training loop: fit on arrays or datasets, evaluate and predict.
 //
 // Both fits reduce to one epoch loop (train()) over a BatchSource, a function that hands out the
-// epoch's batches one by one; the time spent inside it is the epoch's input wait.
+// epoch's batches one by one; the time spent inside it is the epoch's input wait. Arrays become
+// batches in one place (row_batches: a list of rows, gathered batch by batch), validation data of
+// either kind is set up in one place (validation_of), and the options are checked in one place
+// (check_fit_options, told which kind of data it is).
 #include "kiln/model.hpp"
 
 #include "kiln/denormals.hpp"
@@ -20,6 +23,13 @@
 namespace kiln {
 namespace {
 
+// begin, begin + 1, ..., end - 1: the rows of arrays in their own order.
+std::vector<int64_t> row_numbers(int64_t begin, int64_t end) {
+  std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(0, end - begin)));
+  std::iota(rows.begin(), rows.end(), begin);
+  return rows;
+}
+
 int resolve_verbose(int verbose) {
   if (verbose != kVerboseAuto) return verbose;
   return ProgressBar::stream_is_terminal(std::cout) ? 1 : 2;
@@ -29,7 +39,17 @@ int resolve_verbose(int verbose) {
 
 // ---- fit -----------------------------------------------------------------------------------------
 
-void Sequential::check_fit_options(const FitOptions& options) const {
+void Sequential::check_fit_options(const FitOptions& options, FitData data) const {
+  if (data == FitData::Arrays && options.steps_per_epoch > 0) {
+    throw ValueError("steps_per_epoch applies to datasets; with arrays every epoch is one pass");
+  }
+  if (data == FitData::Dataset && options.validation_split > 0.0) {
+    throw ValueError("validation_split needs arrays; with a dataset, pass validation_data (for example dataset.take(k))");
+  }
+  if (data == FitData::Dataset && !options.sample_weight.empty()) {
+    throw ValueError("sample_weight applies to arrays; a dataset carries its weights in its batches: "
+                     "from_tensor_slices(x, y, sample_weight)");
+  }
   if (options.epochs < 0) throw ValueError("epochs must be at least 0, got " + std::to_string(options.epochs));
   if (options.initial_epoch < 0) {
     throw ValueError("initial_epoch must be at least 0, got " + std::to_string(options.initial_epoch));
@@ -62,22 +82,46 @@ void Sequential::check_fit_options(const FitOptions& options) const {
   }
 }
 
-// Batches [begin, end) of `rows`, in order, copied into batch_.
-Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, RowRange rows,
-                                                int64_t batch_size) {
-  return [this, &x, &y, &sample_weight, rows, batch_size, begin = rows.begin]() mutable -> const LabeledData* {
-    if (begin >= rows.end) return nullptr;
-    const RowRange batch{begin, std::min(begin + batch_size, rows.end)};
-    begin = batch.end;
-    copy_rows(x, batch, batch_.x);
-    copy_rows(y, batch, batch_.y);
+// The batches of `rows` of (x, y, sample_weight), in that order, each gathered into batch_.
+Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                                std::span<const int64_t> rows, int64_t batch_size) {
+  return [this, &x, &y, &sample_weight, rows, batch_size, begin = size_t{0}]() mutable -> const LabeledData* {
+    if (begin >= rows.size()) return nullptr;
+    const std::span<const int64_t> batch = rows.subspan(begin, std::min(static_cast<size_t>(batch_size), rows.size() - begin));
+    begin += batch.size();
+    data::gather_rows(x, batch, batch_.x);
+    data::gather_rows(y, batch, batch_.y);
     if (sample_weight.empty()) {
       batch_.sample_weight.resize(Shape{0});
     } else {
-      copy_rows(sample_weight, batch, batch_.sample_weight);
+      data::gather_rows(sample_weight, batch, batch_.sample_weight);
     }
     return &batch_;
   };
+}
+
+// Validation on `rows` of arrays, batched as fit batches its training data.
+Sequential::Validation Sequential::validation_on_rows(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                                      std::vector<int64_t> rows, const FitOptions& options) {
+  return [this, &x, &y, &sample_weight, rows = std::move(rows), batch_size = options.batch_size,
+          steps = options.validation_steps](const std::vector<Callback*>& callbacks) {
+    return evaluate_batches(row_batches(x, y, sample_weight, rows, batch_size), 0, 0, callbacks, steps);
+  };
+}
+
+// fit's validation_data, arrays or a dataset, checked as the training data is.
+Sequential::Validation Sequential::validation_of(const ValidationData& validation, const FitOptions& options) {
+  if (validation.dataset) {
+    return [this, dataset = *validation.dataset, steps = options.validation_steps](const std::vector<Callback*>& callbacks) {
+      return evaluate_dataset(dataset, 0, callbacks, steps);
+    };
+  }
+  const LabeledData& arrays = *validation.arrays;
+  check_pair(arrays.x, arrays.y);
+  data::check_sample_weight(arrays.sample_weight, arrays.x.rows(), "validation_data");
+  build_from_data(arrays.x, "validation_data.x");
+  (*loss_)->check_targets(output_shape().with_batch(arrays.y.rows()), arrays.y);
+  return validation_on_rows(arrays.x, arrays.y, arrays.sample_weight, row_numbers(0, arrays.x.rows()), options);
 }
 
 // Keras's class_weight as one weight per row of y: the weight of the row's class (its label, or
@@ -99,39 +143,29 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   check_compiled("fit");
   check_pair(x, y);
   build_from_data(x, "x");
-  check_fit_options(options);
-  if (options.steps_per_epoch > 0) throw ValueError("steps_per_epoch applies to datasets; with arrays every epoch is one pass");
+  check_fit_options(options, FitData::Arrays);
   data::check_sample_weight(options.sample_weight, x.rows(), "fit");
-  const Tensor& sample_weight = options.sample_weight;
-  const ValidationData* validation_data = options.validation_data ? &*options.validation_data : nullptr;
-  if (validation_data && validation_data->arrays) {
-    check_pair(validation_data->arrays->x, validation_data->arrays->y);
-    data::check_sample_weight(validation_data->arrays->sample_weight, validation_data->arrays->x.rows(), "validation_data");
-    build_from_data(validation_data->arrays->x, "validation_data.x");
-  }
   // Checked once over all the data, so an error names the sample's row in y, not in a batch.
   (*loss_)->check_targets(output_shape().with_batch(y.rows()), y);
-  if (validation_data && validation_data->arrays) {
-    (*loss_)->check_targets(output_shape().with_batch(validation_data->arrays->y.rows()), validation_data->arrays->y);
-  }
+  Validation validate = options.validation_data ? validation_of(*options.validation_data, options) : Validation();
 
   // Keras's rule: the validation split is the *last* share of the samples, before any shuffling.
   const int64_t sample_count = x.rows();
   const auto train_count = static_cast<int64_t>(static_cast<double>(sample_count) * (1.0 - options.validation_split));
-  const RowRange validation_rows{train_count, sample_count};
   if (train_count == 0) throw ValueError("no training samples left after validation_split");
-  if (options.validation_split > 0.0 && validation_rows.size() == 0) {
-    throw ValueError("validation_split " + std::to_string(options.validation_split) + " of " +
-                     std::to_string(sample_count) + " samples leaves no validation samples");
+  if (options.validation_split > 0.0) {
+    if (train_count == sample_count) {
+      throw ValueError("validation_split " + std::to_string(options.validation_split) + " of " +
+                       std::to_string(sample_count) + " samples leaves no validation samples");
+    }
+    validate = validation_on_rows(x, y, options.sample_weight, row_numbers(train_count, sample_count), options);
   }
 
   // Each epoch visits the training rows in a new order (Fisher-Yates, from fit's own generator,
-  // so a seed reproduces it) and gathers each batch's rows into batch_.
-  std::vector<int64_t> order(static_cast<size_t>(train_count));
-  std::iota(order.begin(), order.end(), int64_t{0});
+  // so a seed reproduces it), batch by batch.
+  std::vector<int64_t> order = row_numbers(0, train_count);
   Rng shuffle_rng(next_seed());
   int shuffled_epochs = 0;
-  const int64_t batch_size = options.batch_size;
   auto start_epoch = [&](int epoch) -> BatchSource {
     // Epoch k's order is the (k+1)th shuffle, however many epochs this fit skipped: a run resumed
     // from a checkpoint of epoch k visits the rows in the order the uninterrupted run did.
@@ -139,50 +173,14 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       for (int64_t i = train_count - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(i + 1)]);
       ++shuffled_epochs;
     }
-    return [this, &x, &y, &sample_weight, &order, batch_size, train_count, begin = int64_t{0}]() mutable -> const LabeledData* {
-      if (begin >= train_count) return nullptr;
-      const int64_t end = std::min(begin + batch_size, train_count);
-      const std::span<const int64_t> rows(order.data() + begin, static_cast<size_t>(end - begin));
-      begin = end;
-      data::gather_rows(x, rows, batch_.x);
-      data::gather_rows(y, rows, batch_.y);
-      if (sample_weight.empty()) {
-        batch_.sample_weight.resize(Shape{0});
-      } else {
-        data::gather_rows(sample_weight, rows, batch_.sample_weight);
-      }
-      return &batch_;
-    };
+    return row_batches(x, y, options.sample_weight, order, options.batch_size);
   };
-  Validation validate;
-  const int64_t validation_steps = options.validation_steps;
-  if (validation_data && validation_data->arrays) {
-    const LabeledData& v = *validation_data->arrays;
-    validate = [&](const std::vector<Callback*>& callbacks) {
-      return evaluate_batches(row_batches(v.x, v.y, v.sample_weight, {0, v.x.rows()}, batch_size), 0, 0, callbacks, validation_steps);
-    };
-  } else if (validation_data) {
-    validate = [&](const std::vector<Callback*>& callbacks) {
-      return evaluate_dataset(*validation_data->dataset, 0, callbacks, validation_steps);
-    };
-  } else if (validation_rows.size() > 0) {
-    validate = [&](const std::vector<Callback*>& callbacks) {
-      return evaluate_batches(row_batches(x, y, sample_weight, validation_rows, batch_size), 0, 0, callbacks, validation_steps);
-    };
-  }
-  return train(start_epoch, (train_count + batch_size - 1) / batch_size, validate, options);
+  return train(start_epoch, (train_count + options.batch_size - 1) / options.batch_size, validate, options);
 }
 
 History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOptions& options) {
   check_compiled("fit");
-  check_fit_options(options);
-  if (options.validation_split > 0.0) {
-    throw ValueError("validation_split needs arrays; with a dataset, pass validation_data (for example dataset.take(k))");
-  }
-  if (!options.sample_weight.empty()) {
-    throw ValueError("sample_weight applies to arrays; a dataset carries its weights in its batches: "
-                     "from_tensor_slices(x, y, sample_weight)");
-  }
+  check_fit_options(options, FitData::Dataset);
   const int64_t cardinality = batches.cardinality();
   if (cardinality == data::kInfiniteCardinality && options.steps_per_epoch == 0) {
     throw ValueError("the training dataset repeats forever: give fit a steps_per_epoch");
@@ -229,15 +227,7 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
       return &*current;
     };
   };
-  Validation validate;
-  if (options.validation_data) {
-    const ValidationData& v = *options.validation_data;
-    validate = [&](const std::vector<Callback*>& callbacks) {
-      if (v.dataset) return evaluate_dataset(*v.dataset, 0, callbacks, options.validation_steps);
-      return evaluate_batches(row_batches(v.arrays->x, v.arrays->y, v.arrays->sample_weight, {0, v.arrays->x.rows()}, options.batch_size),
-                              0, 0, callbacks, options.validation_steps);
-    };
-  }
+  const Validation validate = options.validation_data ? validation_of(*options.validation_data, options) : Validation();
   const int64_t steps = steps_per_epoch > 0 ? steps_per_epoch : (cardinality >= 0 ? cardinality : 0);
   // With steps_per_epoch the iteration runs on past the first epoch: its figures so far.
   auto diagnose_input = [&]() -> std::optional<data::Diagnosis> {
@@ -393,7 +383,8 @@ Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOption
   int64_t steps = (x.rows() + options.batch_size - 1) / options.batch_size;
   if (options.steps > 0) steps = std::min(steps, options.steps);
   const AttachedCallbacks callbacks(options.callbacks, this);
-  return evaluate_batches(row_batches(x, y, options.sample_weight, {0, x.rows()}, options.batch_size), steps, resolve_verbose(options.verbose),
+  const std::vector<int64_t> rows = row_numbers(0, x.rows());
+  return evaluate_batches(row_batches(x, y, options.sample_weight, rows, options.batch_size), steps, resolve_verbose(options.verbose),
                           callbacks.list(), options.steps);
 }
 

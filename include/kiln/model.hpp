@@ -191,14 +191,23 @@ class Sequential {
                         int64_t step_limit);
   Logs evaluate_dataset(const data::Dataset<LabeledData>& batches, int verbose, const std::vector<Callback*>& callbacks,
                         int64_t step_limit);
-  void check_fit_options(const FitOptions& options) const;
+  // Which data a fit was given: some options apply to one kind only.
+  enum class FitData { Arrays, Dataset };
+  void check_fit_options(const FitOptions& options, FitData data) const;
+  // fit's validation: validation_data (arrays or a dataset), or `rows` of the training arrays.
+  Validation validation_of(const ValidationData& validation, const FitOptions& options);
+  Validation validation_on_rows(const Tensor& x, const Tensor& y, const Tensor& sample_weight, std::vector<int64_t> rows,
+                                const FitOptions& options);
   bool build_if_input_shape_declared();
   void build_from_data(const Tensor& x, const std::string& argument_name);
   void check_compiled(const std::string& caller) const;
   void check_pair(const Tensor& x, const Tensor& y) const;
   void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
   // sample_weight: empty, or one weight per row of x.
-  BatchSource row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, RowRange rows, int64_t batch_size);
+  // Every fit and evaluate on arrays reads its batches this way: `rows` in that order, gathered
+  // into batch_. The rows must outlive the source.
+  BatchSource row_batches(const Tensor& x, const Tensor& y, const Tensor& sample_weight, std::span<const int64_t> rows,
+                          int64_t batch_size);
   std::span<const float> class_weights_of(const Tensor& y, const std::map<int64_t, float>& class_weight);
   void bind_parameters();
   void plan_backward();
