@@ -94,7 +94,13 @@ TEST_CASE("diagnose: a map with more threads than cores is named, input-bound or
                                 ConsumerTimes{3.0, 0.05, 4.0}, 2);
   CHECK(d.bound_by == "map (16 threads)");
   CHECK(mentions(d.advice, "instead of 16 threads on 2 cores"));
-  CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));  // the floor: 4 CPU-seconds on 2 cores
+  CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));  // without the training thread's CPU time, the floor
+  // Training took 2.5 s, but its thread was on a core for 1 s of them: given its cores back, it
+  // takes 1 s, and the 0.5 s wait for input stays.
+  const auto measured = data::diagnose({stage("prefetch", 1), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
+                                       ConsumerTimes{3.0, 0.5, 4.0, -1.0, 1.0}, 2);
+  CHECK(measured.predicted_epoch_seconds == doctest::Approx(1.5));
+  CHECK(mentions(measured.text(), "ran on a core 1.000 s"));
   // As many threads as cores is not too many.
   const auto fine = data::diagnose({stage("prefetch", 1), stage("map", 2, 2.0)}, ConsumerTimes{3.0, 0.05, 4.0}, 2);
   CHECK(fine.advice.empty());

@@ -104,13 +104,15 @@ Diagnosis diagnose(const std::vector<StageReport>& stages, const ConsumerTimes& 
 
   // 1. More map threads than cores: past the cores, each thread only takes time slices from
   //    training's threads, which then wait for each other at every barrier of a step. With
-  //    AUTOTUNE the map uses the cores training leaves idle; the work stays, so the epoch can
-  //    shrink to the CPU floor but not below the input's own path.
+  //    AUTOTUNE the map uses the cores training leaves idle, and training takes the time its
+  //    thread ran (without that figure, the process's CPU time over the cores is a floor).
   if (crowded_map) {
     d.bound_by = describe(*crowded_map);
     d.advice = format("map(..., AUTOTUNE) instead of %lld threads on %lld cores",
                       static_cast<long long>(crowded_map->parallelism), static_cast<long long>(cores));
-    d.predicted_epoch_seconds = std::max(times.process_cpu_seconds / d.cores, input);
+    const double training_on_core = std::clamp(times.consumer_cpu_seconds, 0.0, training);
+    d.predicted_epoch_seconds = times.consumer_cpu_seconds >= 0.0 ? training_on_core + input
+                                                                  : std::max(times.process_cpu_seconds / d.cores, input);
     return d;
   }
   if (d.input_bound < kInputBoundShare) return d;
@@ -160,6 +162,9 @@ std::string Diagnosis::text() const {
   std::string text = format("epoch %.3f s: input %.3f s (%.0f%%), training %.3f s, CPU %.3f s on %.1f cores\n",
                             times.epoch_seconds, times.input_seconds, 100.0 * input_bound,
                             times.epoch_seconds - times.input_seconds, times.process_cpu_seconds, cores);
+  if (times.consumer_cpu_seconds >= 0.0) {
+    text += format("the consumer's thread ran on a core %.3f s of the epoch\n", times.consumer_cpu_seconds);
+  }
   text += "bound by: " + bound_by + "\n";
   if (advice.empty()) {
     text += "advice: none; the input keeps up\n";

@@ -54,6 +54,7 @@ class Iteration {
       first_call_ns_ = start;
       process_cpu_at_first_call_ns_ = process_cpu_nanoseconds();
       machine_busy_at_first_call_s_ = machine_busy_seconds();
+      thread_cpu_at_first_call_ns_ = thread_cpu_nanoseconds();
     }
     std::optional<T> element = iterator_->next();
     last_return_ns_ = now_nanoseconds();
@@ -61,6 +62,7 @@ class Iteration {
     if (!element && process_cpu_at_end_ns_ < 0) {
       process_cpu_at_end_ns_ = process_cpu_nanoseconds();
       machine_busy_at_end_s_ = machine_busy_seconds();
+      thread_cpu_at_end_ns_ = thread_cpu_nanoseconds();
     }
     return element;
   }
@@ -74,10 +76,12 @@ class Iteration {
     const bool ended = process_cpu_at_end_ns_ >= 0;
     const int64_t cpu_end = ended ? process_cpu_at_end_ns_ : process_cpu_nanoseconds();
     const double machine_end = ended ? machine_busy_at_end_s_ : machine_busy_seconds();
+    const int64_t thread_cpu_end = ended ? thread_cpu_at_end_ns_ : thread_cpu_nanoseconds();
     const bool machine_known = machine_busy_at_first_call_s_ >= 0.0 && machine_end >= 0.0;
     return {static_cast<double>(last_return_ns_ - first_call_ns_) * 1e-9, static_cast<double>(input_ns_) * 1e-9,
             static_cast<double>(cpu_end - process_cpu_at_first_call_ns_) * 1e-9,
-            machine_known ? machine_end - machine_busy_at_first_call_s_ : -1.0};
+            machine_known ? machine_end - machine_busy_at_first_call_s_ : -1.0,
+            static_cast<double>(thread_cpu_end - thread_cpu_at_first_call_ns_) * 1e-9};
   }
 
   // A range-for iterator. It shares ownership of the Iteration, so `for (auto& e : dataset)` keeps
@@ -111,6 +115,7 @@ class Iteration {
   std::unique_ptr<Iterator<T>> iterator_;
   int64_t first_call_ns_ = -1, last_return_ns_ = -1, input_ns_ = 0;
   int64_t process_cpu_at_first_call_ns_ = -1, process_cpu_at_end_ns_ = -1;
+  int64_t thread_cpu_at_first_call_ns_ = -1, thread_cpu_at_end_ns_ = -1;  // the consumer's thread
   double machine_busy_at_first_call_s_ = -1.0, machine_busy_at_end_s_ = -1.0;
 };
 

@@ -15,9 +15,9 @@
 //  - a map on one thread made parallel: its time spreads over the free cores, but the epoch is
 //    never shorter than training alone;
 //  - cache: after the first epoch the input is nearly free, and the epoch is training alone;
-//  - fewer map threads: the process's CPU time over the free cores. This one is a floor: the
-//    cost of many threads taking turns on few cores (a preempted thread holding a lock the others
-//    wait for) is larger than the CPU time they use, and not modelled.
+//  - fewer map threads: training gets its cores back. Its thread then trains in the time it
+//    actually ran on a core (its CPU time, which the map's threads do not inflate: they take the
+//    core away, they do not add work), and the wait for input stays as it is.
 // The free cores are those the process may run on less what other processes used meanwhile (the
 // machine's busy time less the process's own): on a shared machine the prediction shrinks.
 #pragma once
@@ -36,6 +36,7 @@ struct ConsumerTimes {
   double input_seconds = 0.0;        // inside next(): waiting for input, or preparing it inline
   double process_cpu_seconds = 0.0;  // every thread of the process, over the same span
   double machine_busy_seconds = -1.0;  // every core of the machine over the span; -1: unknown
+  double consumer_cpu_seconds = -1.0;  // the consumer's own thread on a core; -1: unknown
 };
 
 struct Diagnosis {
