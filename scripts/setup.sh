@@ -15,7 +15,7 @@ packages=(
   libcli11-dev                  # CLI11: the apps' command-line flags
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
-  clang libfuzzer-14-dev        # scripts/fuzz.sh: the parsers fuzzed with libFuzzer
+  clang libfuzzer-14-dev        # the sanitizer suite and scripts/fuzz.sh: the parsers fuzzed with libFuzzer
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(

@@ -319,7 +319,7 @@ TEST_CASE("Dropout: a rate outside [0, 1) is a ValueError") {
   CHECK_THROWS_AS(Dropout(1.0f), ValueError);
   CHECK_THROWS_AS(Dropout(1.5f), ValueError);
   CHECK_THROWS_AS(Dropout(-0.1f), ValueError);
-  CHECK_THROWS_AS(Dropout(std::numeric_limits<float>::quiet_NaN()), ValueError);
+  CHECK_THROWS_AS(Dropout{std::numeric_limits<float>::quiet_NaN()}, ValueError);
   CHECK_NOTHROW(Dropout(0.0f));
   CHECK_NOTHROW(Dropout(0.999f));
   CHECK(Dropout(0.3f).rate() == 0.3f);
