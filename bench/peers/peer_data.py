@@ -26,14 +26,16 @@ def read_idx(path):
     return np.frombuffer(content, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
-def load_split(data_dir, images, labels):
-    """float32 images scaled to [0, 1] and int64 labels, from `images` and `labels` (plain or .gz)."""
+def load_split(data_dir, images, labels, as_bytes=False):
+    """float32 images scaled to [0, 1] (or, as_bytes, the uint8 pixels) and int64 labels, from
+    `images` and `labels` (plain or .gz)."""
     def find(name):
         for candidate in (name, name + ".gz"):
             if os.path.exists(os.path.join(data_dir, candidate)):
                 return os.path.join(data_dir, candidate)
         raise SystemExit(f"no {name} or {name}.gz in {data_dir}")
-    x = torch.from_numpy(read_idx(find(images)).astype(np.float32) / 255.0)
+    pixels = read_idx(find(images))
+    x = torch.from_numpy(pixels.copy()) if as_bytes else torch.from_numpy(pixels.astype(np.float32) / 255.0)
     y = torch.from_numpy(read_idx(find(labels)).astype(np.int64))
     return x, y
 

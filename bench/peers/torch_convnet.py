@@ -5,7 +5,8 @@ Run by build/bin/kiln-bench-convnet (or by hand):
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 bench/peers/torch_convnet.py --json out.json
 The same model in PyTorch's own layout (NCHW): Conv2d 32 3x3, ReLU, MaxPool 2, Conv2d 64 3x3, ReLU,
 MaxPool 2, Flatten, Dropout 0.5, Linear 10 (CrossEntropyLoss on logits is softmax + sparse
-categorical cross-entropy). An epoch's time is taken as kiln's side takes it: parts of an epoch,
+categorical cross-entropy). As on kiln's side, the images stay the uint8 bytes the file holds and
+each batch is made float32 when taken. An epoch's time is taken as kiln's side takes it: parts of an epoch,
 after a warm-up, scaled to the whole epoch, the median of --rounds.
 """
 import argparse
@@ -31,7 +32,7 @@ def train_steps(model, optimizer, x, y, order, first_step, steps):
     for step in range(first_step, first_step + steps):
         rows = order[(step * BATCH) % x.shape[0]:][:BATCH]
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[rows]), y[rows])
+        loss = loss_fn(model(x[rows].float() / 255.0), y[rows])
         loss.backward()
         optimizer.step()
 
@@ -46,7 +47,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    x, y = load_split(args.data, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    # The images stay uint8, as the IDX file holds them; each batch becomes float32 in [0, 1] when taken.
+    x, y = load_split(args.data, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", as_bytes=True)
     x = x.unsqueeze(1).contiguous()  # [n, 1, 28, 28]
     model = convnet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
