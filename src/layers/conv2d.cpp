@@ -139,23 +139,24 @@ const Tensor& Conv2D::backward_from_preactivation(const Tensor& dz) {
   gemm(std::as_const(patches_).matrix(), Operand::Transposed, dz_pixels, Operand::AsIs, MatrixMap(kernel_.gradient, patch_size(), filters_));
   if (use_bias_) sum_over_rows(dz.data(), pixels, filters_, bias_.gradient);
   if (!input_gradient_needed()) return input_gradient_;
-  patch_gradients_.resize(patches_.shape());
-  gemm(dz_pixels, Operand::AsIs, ConstMatrixMap(kernel_.value, patch_size(), filters_), Operand::Transposed,
-       patch_gradients_.matrix());
+  // dP goes over P: once dK is taken nothing reads P until the next forward, and P is the
+  // layer's largest buffer (kh * kw times its input), so a second one would double its memory.
+  gemm(dz_pixels, Operand::AsIs, ConstMatrixMap(kernel_.value, patch_size(), filters_), Operand::Transposed, patches_.matrix());
   scatter_patch_gradients(output_.rows());
   return input_gradient_;
 }
 
-// col2im: dx[n, ih, iw, c] = sum of dP over the patch entries that gather_patches copied from
-// x[n, ih, iw, c]. Each sample's sums stay within that sample, so samples are shared out to the
-// team and every sum is added in the same order whatever the thread count.
+// col2im: dx[n, ih, iw, c] = sum of dP (in patches_ by now) over the patch entries that
+// gather_patches copied from x[n, ih, iw, c]. Each sample's sums stay within that sample, so
+// samples are shared out to the team and every sum is added in the same order whatever the
+// thread count.
 void Conv2D::scatter_patch_gradients(int64_t batch) {
   const Window2D w = window_;
   const int64_t channels = channels_, patch_size = this->patch_size();
   input_gradient_.resize(Shape{batch, w.input_height, w.input_width, channels});
-  const float* gradients = patch_gradients_.data();
+  const float* gradients = patches_.data();
   float* dx = input_gradient_.data();
-  for_each_share(batch, patch_gradients_.size() >= kParallelMinElements, [=](int64_t first, int64_t end) {
+  for_each_share(batch, patches_.size() >= kParallelMinElements, [=](int64_t first, int64_t end) {
     const int64_t image_size = w.input_height * w.input_width * channels;
     for (int64_t n = first; n < end; ++n) {
       float* image = dx + n * image_size;

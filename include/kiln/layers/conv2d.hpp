@@ -61,12 +61,11 @@ class Conv2D : public Layer {
   int64_t channels_ = 0;
   Parameter kernel_{"kernel", {}, nullptr, nullptr};
   Parameter bias_{"bias", {}, nullptr, nullptr};
-  Tensor patches_;                 // P: [batch * out_h * out_w, kh * kw * channels]
+  Tensor patches_;                 // P: [batch * out_h * out_w, kh * kw * channels]; in backward, dP = dz K^T
   Tensor output_pixels_;           // Y: [batch * out_h * out_w, filters]
   Tensor output_;                  // Y viewed as [batch, out_h, out_w, filters]
   Tensor output_gradient_pixels_;  // dy viewed as Y's rows
   Tensor preactivation_gradient_;  // dz: [batch * out_h * out_w, filters]
-  Tensor patch_gradients_;         // dP = dz K^T, P's shape
   Tensor input_gradient_;          // dx: [batch, height, width, channels]
 };
 
