@@ -15,7 +15,9 @@
 //   - the GEMM floor: the time kiln::gemm takes for exactly those products, at their shapes, on
 //     this machine in this run, times the steps of an epoch: what an epoch would take if nothing
 //     but the products ran;
-//   - peak memory (the process's maximum resident set), kiln's and the peer's.
+//   - peak memory (the process's maximum resident set), kiln's and the peer's;
+//   - each Conv2D's forward as kiln computes it (im2col and one GEMM) against a direct kernel:
+//     the measurement behind Conv2D's choice of algorithm (docs/convnets.md).
 #include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/models.hpp"
@@ -91,6 +93,78 @@ std::vector<Product> step_products(Sequential& model, int64_t batch) {
     first = false;
   }
   return products;
+}
+
+// The algorithm, measured. A direct convolution (stride 1, valid padding) in NHWC, the other way
+// Conv2D could compute: each output pixel's filters in one vector loop,
+//   y[n, oh, ow, f] = sum over i, j, c of x[n, oh + i, ow + j, c] K[i, j, c, f],
+// its samples shared out to kiln's team as Conv2D's own loops are.
+void direct_convolution(const Tensor& x, const Tensor& kernel, Tensor& y) {
+  const int64_t height = x.shape()[1], width = x.shape()[2], channels = x.shape()[3];
+  const int64_t size = kernel.shape()[0], filters = kernel.shape()[3];
+  const int64_t out_h = height - size + 1, out_w = width - size + 1;
+  y.resize(Shape{x.shape()[0], out_h, out_w, filters});
+  const float* in = x.data();
+  const float* k = kernel.data();
+  float* out = y.data();
+  parallel_tiles(x.shape()[0], [&](int64_t first, int64_t end) {
+    for (int64_t n = first; n < end; ++n) {
+      for (int64_t oh = 0; oh < out_h; ++oh) {
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          float* pixel = out + ((n * out_h + oh) * out_w + ow) * filters;
+          std::fill_n(pixel, filters, 0.0f);
+          for (int64_t i = 0; i < size; ++i) {
+            for (int64_t j = 0; j < size; ++j) {
+              const float* source = in + ((n * height + oh + i) * width + ow + j) * channels;
+              const float* weights = k + (i * size + j) * channels * filters;
+              for (int64_t c = 0; c < channels; ++c) {
+                const float value = source[c];
+                const float* row = weights + c * filters;
+#pragma omp simd
+                for (int64_t f = 0; f < filters; ++f) pixel[f] += value * row[f];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+struct ForwardTimes {
+  Shape input;  // [height, width, channels]
+  int64_t filters = 0;
+  double im2col_s = 0, direct_s = 0;
+};
+
+// For each Conv2D of `model` (all stride 1, valid, as in Keras's convnet): one forward at batch
+// `batch` as Conv2D computes it (im2col and one GEMM) and by the direct kernel, the best of five
+// after a warm-up.
+std::vector<ForwardTimes> forward_times(Sequential& model, int64_t batch) {
+  std::vector<ForwardTimes> times;
+  for (size_t i = 0; i < model.layer_count(); ++i) {
+    auto* conv = dynamic_cast<layers::Conv2D*>(&model.layer(i));
+    if (!conv) continue;
+    const Shape input = i == 0 ? model.input_shape() : model.layer_output_shape(i - 1);
+    const Shape kernel_shape = conv->parameters()[0]->shape;
+    Sequential alone({layers::Conv2D(kernel_shape[3], {kernel_shape[0], kernel_shape[1]}, {.input_shape = input})});
+    Tensor x(input.with_batch(batch), 0.5f), y;
+    Tensor kernel(kernel_shape, 0.01f);
+    auto best_of_five = [](auto&& run) {
+      run();
+      double best = 1e30;
+      for (int r = 0; r < 5; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        best = std::min(best, seconds_since(start));
+      }
+      return best;
+    };
+    alone.forward(x);
+    times.push_back({input, kernel_shape[3], best_of_five([&] { alone.forward(x); }),
+                     best_of_five([&] { direct_convolution(x, kernel, y); })});
+  }
+  return times;
 }
 
 // Seconds kiln::gemm takes for the product, the best of five after a warm-up.
@@ -176,6 +250,13 @@ int run(int argc, char** argv) {
   std::printf("\nAn epoch is %.0f GFLOP of products; kiln::gemm does them in %.2f s here (the GEMM floor, %.0f GFLOP/s).\n",
               epoch_gflop, floor_s, epoch_gflop / floor_s);
   std::printf("kiln's epoch is %.2fx the floor (target <= %.1f).\n", kiln_epoch_s / floor_s, kTargetOverFloor);
+  std::printf("\nConv2D's algorithm: one forward at batch %lld, im2col and one GEMM against a direct kernel\n\n",
+              static_cast<long long>(kBatch));
+  std::printf("| input | filters | im2col + GEMM (ms) | direct (ms) | direct / im2col |\n|---|---:|---:|---:|---:|\n");
+  for (const ForwardTimes& t : forward_times(model, kBatch)) {
+    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", t.input.str().c_str(), static_cast<long long>(t.filters),
+                t.im2col_s * 1e3, t.direct_s * 1e3, t.direct_s / t.im2col_s);
+  }
 
   if (arguments.has("json")) {
     nlohmann::json document = {{"steps", steps},
