@@ -145,14 +145,14 @@ TEST_CASE("SparseCategoricalCrossentropy: probabilities are clipped to [1e-7, 1 
   SparseCategoricalCrossentropy loss;
   const Tensor p(Shape{1, 2}, {0.0f, 1.0f});
   // p[label] = 0 costs -log(1e-7) ~ 16.12, not infinity.
-  CHECK(loss.compute(p, Tensor(Shape{1}, {0}), nullptr, GradientWith::Predictions) == doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
+  CHECK(loss.compute(p, Tensor(Shape{1}, 0), nullptr, GradientWith::Predictions) == doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
   // p[label] = 1 costs -log(1 - 1e-7) ~ 1e-7 (float32's 1 - 1e-7 is 1 - 1.19e-7), not exactly 0.
-  const double almost_nothing = loss.compute(p, Tensor(Shape{1}, {1}), nullptr, GradientWith::Predictions);
+  const double almost_nothing = loss.compute(p, Tensor(Shape{1}, 1), nullptr, GradientWith::Predictions);
   CHECK(almost_nothing > 0.5e-7);
   CHECK(almost_nothing < 2e-7);
   // The clipped log has zero slope: no division by a zero probability.
   Tensor gradient;
-  loss.compute(p, Tensor(Shape{1}, {0}), &gradient, GradientWith::Predictions);
+  loss.compute(p, Tensor(Shape{1}, 0), &gradient, GradientWith::Predictions);
   CHECK(gradient[0] == 0.0f);
   CHECK(gradient[1] == 0.0f);
 }
@@ -184,7 +184,7 @@ TEST_CASE("SparseCategoricalCrossentropy from_logits: value is mean(logsumexp(z)
   CHECK(loss.compute(z, Tensor(Shape{2}, {0, 2}), nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // Far past float's exp range: softmax would give p = 0 (clipped to 16.12); the logits give 1000.
   const Tensor extreme(Shape{1, 3}, {1000.0f, 0.0f, 0.0f});
-  CHECK(loss.compute(extreme, Tensor(Shape{1}, {1}), nullptr, GradientWith::Predictions) == doctest::Approx(1000.0).epsilon(1e-6));
+  CHECK(loss.compute(extreme, Tensor(Shape{1}, 1), nullptr, GradientWith::Predictions) == doctest::Approx(1000.0).epsilon(1e-6));
 }
 
 TEST_CASE("SparseCategoricalCrossentropy: gradients match finite differences") {
@@ -320,10 +320,10 @@ TEST_CASE("BinaryCrossentropy: value is the mean over every element of -(y log p
   const double expected = -(std::log(0.9) + std::log(0.8) + std::log(0.4) + std::log(0.4)) / 4.0;
   CHECK(loss.compute(p, y, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // Soft target 0.3 on p = 0.5: -(0.3 log 0.5 + 0.7 log 0.5) = log 2.
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.5f}), Tensor(Shape{1, 1}, {0.3f}), nullptr, GradientWith::Predictions) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, 0.5f), Tensor(Shape{1, 1}, 0.3f), nullptr, GradientWith::Predictions) ==
         doctest::Approx(std::log(2.0)).epsilon(1e-6));
   // Clipped: p = 0 with y = 1 costs -log(1e-7).
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {0.0f}), Tensor(Shape{1, 1}, {1.0f}), nullptr, GradientWith::Predictions) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, 0.0f), Tensor(Shape{1, 1}, 1.0f), nullptr, GradientWith::Predictions) ==
         doctest::Approx(-std::log(1e-7)).epsilon(1e-6));
 }
 
@@ -337,9 +337,9 @@ TEST_CASE("BinaryCrossentropy from_logits: value from the logits, stable for lar
                           4.0;
   CHECK(loss.compute(z, y, nullptr, GradientWith::Predictions) == doctest::Approx(expected).epsilon(1e-6));
   // z = 100 with y = 0 costs 100 (clipping a sigmoid would give 15.9); z = -100 with y = 0 costs ~0.
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, GradientWith::Predictions) ==
+  CHECK(loss.compute(Tensor(Shape{1, 1}, 100.0f), Tensor(Shape{1, 1}, 0.0f), nullptr, GradientWith::Predictions) ==
         doctest::Approx(100.0).epsilon(1e-6));
-  CHECK(loss.compute(Tensor(Shape{1, 1}, {-100.0f}), Tensor(Shape{1, 1}, {0.0f}), nullptr, GradientWith::Predictions) < 1e-40);
+  CHECK(loss.compute(Tensor(Shape{1, 1}, -100.0f), Tensor(Shape{1, 1}, 0.0f), nullptr, GradientWith::Predictions) < 1e-40);
 }
 
 TEST_CASE("BinaryCrossentropy: gradients match finite differences") {

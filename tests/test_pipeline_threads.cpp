@@ -676,7 +676,7 @@ class RecordingSequence : public data::Sequence {
       std::lock_guard lock(mutex_);
       calls_.push_back(index);
     }
-    return {Tensor(Shape{1, 1}, {static_cast<float>(index)}), Tensor(Shape{1}, {static_cast<float>(index)})};
+    return {Tensor(Shape{1, 1}, static_cast<float>(index)), Tensor(Shape{1}, static_cast<float>(index))};
   }
   void on_epoch_end() override { ++epochs_ended; }
 
