@@ -23,6 +23,13 @@ StageReport stage(std::string name, int64_t parallelism = 0, double busy_seconds
   return report;
 }
 
+// prefetch(AUTOTUNE), its producer busy `busy_seconds` (its input's time included).
+StageReport prefetch_stage(double busy_seconds = 0.0) {
+  StageReport report = stage("prefetch", 1, busy_seconds);
+  report.autotuned = true;
+  return report;
+}
+
 StageReport shuffle_stage(int64_t buffer_size, int64_t elements) {
   StageReport report = stage("shuffle");
   report.buffer_capacity = buffer_size;
@@ -37,7 +44,7 @@ void sleep_microseconds(int microseconds) { std::this_thread::sleep_for(std::chr
 }  // namespace
 
 TEST_CASE("diagnose: training that barely waits for input needs no change") {
-  const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), stage("tensor_slices")}, ConsumerTimes{2.0, 0.1, 3.0}, 2);
+  const auto d = data::diagnose({prefetch_stage(), stage("batch"), stage("tensor_slices")}, ConsumerTimes{2.0, 0.1, 3.0}, 2);
   CHECK(d.input_bound == doctest::Approx(0.05));
   CHECK(d.bound_by == "training");
   CHECK(d.advice.empty());
@@ -72,7 +79,7 @@ TEST_CASE("diagnose: with one core left by other processes, prefetch cannot over
 }
 
 TEST_CASE("diagnose: prefetched but still waiting on a map of one thread: parallelise the map") {
-  const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), stage("map", 0, 3.0), stage("tensor_slices")},
+  const auto d = data::diagnose({prefetch_stage(), stage("batch"), stage("map", 0, 3.0), stage("tensor_slices")},
                                 ConsumerTimes{4.0, 2.0, 5.0}, 2);
   CHECK(d.bound_by == "map (1 thread)");
   CHECK(mentions(d.advice, "map(..., AUTOTUNE)"));
@@ -82,44 +89,74 @@ TEST_CASE("diagnose: prefetched but still waiting on a map of one thread: parall
 TEST_CASE("diagnose: an AUTOTUNE map at one thread already has what training leaves: no advice") {
   StageReport tuned = stage("map", 1, 3.0);
   tuned.autotuned = true;
-  const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), tuned, stage("tensor_slices")},
+  const auto d = data::diagnose({prefetch_stage(), stage("batch"), tuned, stage("tensor_slices")},
                                 ConsumerTimes{4.0, 2.0, 7.5}, 2);
   CHECK(d.bound_by == "map (AUTOTUNE, 1 thread)");
   CHECK(d.advice.empty());
   CHECK(d.predicted_speedup() == doctest::Approx(1.0));
 }
 
+TEST_CASE("diagnose: a fixed prefetch whose producer keeps up on average: a deeper buffer") {
+  StageReport fixed = stage("prefetch", 1, 1.5);
+  fixed.buffer_capacity = 1;
+  // Training 2 s, the producer busy 1.5 s, yet the consumer waited 1 s: bursts.
+  const auto d = data::diagnose({fixed, stage("batch", 0, 1.5), stage("from_generator", 0, 1.5)}, ConsumerTimes{3.0, 1.0, 4.0}, 2);
+  CHECK(d.bound_by == "prefetch(1): bursts of input");
+  CHECK(mentions(d.advice, "prefetch(AUTOTUNE), or a larger buffer"));
+  CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));
+  // A producer slower than training on average needs more than a buffer.
+  fixed.busy_seconds = 2.5;
+  const auto slow = data::diagnose({fixed, stage("batch", 0, 2.5), stage("from_generator", 0, 2.5)}, ConsumerTimes{3.0, 1.0, 4.0}, 2);
+  CHECK(mentions(slow.advice, "cache()"));
+}
+
+TEST_CASE("diagnose: a tuned map of single elements feeding batch(): batch first, map whole batches") {
+  StageReport per_element = stage("map", 1, 1.5);
+  per_element.autotuned = true;
+  per_element.elements_produced = 6400;
+  StageReport batch = stage("batch", 0, 1.8);
+  batch.elements_produced = 100;
+  const auto d = data::diagnose({prefetch_stage(2.0), batch, per_element, stage("tensor_slices", 0, 0.1)},
+                                ConsumerTimes{3.0, 1.0, 4.5}, 2);
+  CHECK(d.bound_by == "map (AUTOTUNE, 1 thread), one element at a time");
+  CHECK(mentions(d.advice, "batch() before the map"));
+  CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));  // the best case: training alone
+  // A map of whole batches (as many elements as batch() hands on) gets no such advice.
+  per_element.elements_produced = 100;
+  CHECK(!mentions(data::diagnose({prefetch_stage(2.0), batch, per_element}, ConsumerTimes{3.0, 1.0, 4.5}, 2).advice, "batch()"));
+}
+
 TEST_CASE("diagnose: a map with more threads than cores is named, input-bound or not") {
-  const auto d = data::diagnose({stage("prefetch", 1), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
+  const auto d = data::diagnose({prefetch_stage(), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
                                 ConsumerTimes{3.0, 0.05, 4.0}, 2);
   CHECK(d.bound_by == "map (16 threads)");
   CHECK(mentions(d.advice, "instead of 16 threads on 2 cores"));
   CHECK(d.predicted_epoch_seconds == doctest::Approx(2.0));  // without the training thread's CPU time, the floor
   // Training took 2.5 s, but its thread was on a core for 1 s of them: given its cores back, it
   // takes 1 s, and the 0.5 s wait for input stays.
-  const auto measured = data::diagnose({stage("prefetch", 1), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
+  const auto measured = data::diagnose({prefetch_stage(), stage("batch"), stage("map", 16, 2.0), stage("tensor_slices")},
                                        ConsumerTimes{3.0, 0.5, 4.0, -1.0, 1.0}, 2);
   CHECK(measured.predicted_epoch_seconds == doctest::Approx(1.5));
   CHECK(mentions(measured.text(), "ran on a core 1.000 s"));
   // As many threads as cores is not too many.
-  const auto fine = data::diagnose({stage("prefetch", 1), stage("map", 2, 2.0)}, ConsumerTimes{3.0, 0.05, 4.0}, 2);
+  const auto fine = data::diagnose({prefetch_stage(), stage("map", 2, 2.0)}, ConsumerTimes{3.0, 0.05, 4.0}, 2);
   CHECK(fine.advice.empty());
 }
 
 TEST_CASE("diagnose: prefetched, input-bound on a generator's reads: cache them") {
-  const std::vector<StageReport> stages = {stage("prefetch", 1, 2.0), stage("batch", 0, 2.0), stage("from_generator", 0, 1.8)};
+  const std::vector<StageReport> stages = {prefetch_stage(2.0), stage("batch", 0, 2.0), stage("from_generator", 0, 1.8)};
   const auto d = data::diagnose(stages, ConsumerTimes{3.0, 2.0, 3.5}, 2);
   CHECK(d.bound_by == "from_generator");  // 1.8 s of its own, against batch's 0.2 s
   CHECK(mentions(d.advice, "cache()"));
   CHECK(d.predicted_epoch_seconds == doctest::Approx(1.0));
   // Cached already: the slowest stage is named, and there is no single change to offer.
-  std::vector<StageReport> cached = {stage("prefetch", 1, 2.0), stage("batch", 0, 2.0), stage("cache", 0, 0.5)};
+  std::vector<StageReport> cached = {prefetch_stage(2.0), stage("batch", 0, 2.0), stage("cache", 0, 0.5)};
   const auto c = data::diagnose(cached, ConsumerTimes{3.0, 2.0, 3.5}, 2);
   CHECK(c.bound_by == "batch");
   CHECK(c.advice.empty());
   CHECK(c.predicted_speedup() == doctest::Approx(1.0));
   // Rows already in memory: nothing to cache.
-  std::vector<StageReport> in_memory = {stage("prefetch", 1, 2.0), stage("batch", 0, 2.0), stage("tensor_slices", 0, 1.8)};
+  std::vector<StageReport> in_memory = {prefetch_stage(2.0), stage("batch", 0, 2.0), stage("tensor_slices", 0, 1.8)};
   CHECK(data::diagnose(in_memory, ConsumerTimes{3.0, 2.0, 3.5}, 2).advice.empty());
 }
 
@@ -133,10 +170,10 @@ TEST_CASE("diagnose: a shuffle buffer under a tenth of its elements gets a note,
 }
 
 TEST_CASE("diagnose: cache() above a map warns of frozen random draws; below one it does not") {
-  auto after = data::diagnose({stage("prefetch", 1), stage("cache"), stage("map"), stage("tensor_slices")}, ConsumerTimes{1, 0, 1}, 2);
+  auto after = data::diagnose({prefetch_stage(), stage("cache"), stage("map"), stage("tensor_slices")}, ConsumerTimes{1, 0, 1}, 2);
   REQUIRE(after.notes.size() == 1);
   CHECK(mentions(after.notes[0], "every epoch sees the same draws"));
-  auto before = data::diagnose({stage("prefetch", 1), stage("map"), stage("cache"), stage("tensor_slices")}, ConsumerTimes{1, 0, 1}, 2);
+  auto before = data::diagnose({prefetch_stage(), stage("map"), stage("cache"), stage("tensor_slices")}, ConsumerTimes{1, 0, 1}, 2);
   CHECK(before.notes.empty());
 }
 

@@ -116,6 +116,10 @@ Diagnosis diagnose(const std::vector<StageReport>& stages, const ConsumerTimes& 
     return d;
   }
   if (d.input_bound < kInputBoundShare) return d;
+  if (stages.empty()) {
+    d.bound_by = "the input";
+    return d;
+  }
 
   // 2. No prefetch: the consumer prepares every element itself, between its steps. With
   //    prefetch(AUTOTUNE) a thread of its own does it while the consumer trains.
@@ -126,7 +130,18 @@ Diagnosis diagnose(const std::vector<StageReport>& stages, const ConsumerTimes& 
     return d;
   }
 
-  // 3. Prefetched, and still waiting: the stage that takes longest cannot keep up. A map on one
+  // 3. A fixed prefetch buffer whose producer keeps up on average (its busy time no more than
+  //    training's) and still leaves the consumer waiting: the input comes in bursts, and a deeper
+  //    buffer (AUTOTUNE deepens it where the consumer starves) lets the two overlap in full.
+  const StageReport& front = stages.front();
+  if (!front.autotuned && front.busy_seconds <= training) {
+    d.bound_by = format("prefetch(%lld): bursts of input", static_cast<long long>(front.buffer_capacity));
+    d.advice = "prefetch(AUTOTUNE), or a larger buffer";
+    d.predicted_epoch_seconds = overlapped(training, front.busy_seconds, d.cores);
+    return d;
+  }
+
+  // 4. Prefetched, and still waiting: the stage that takes longest cannot keep up. A map on one
   //    thread that is not tuned can use every core training leaves idle.
   if (slowest_map && slowest_map->parallelism <= 1 && !slowest_map->autotuned) {
     d.bound_by = describe(*slowest_map);
@@ -135,12 +150,22 @@ Diagnosis diagnose(const std::vector<StageReport>& stages, const ConsumerTimes& 
     return d;
   }
 
-  // 4. Elements read from outside, every epoch again: done once and kept in memory, they are
-  //    nearly free after the first epoch, and the epoch is training alone.
-  if (stages.empty()) {
-    d.bound_by = "the input";
-    return d;
+  // 5. A map of single elements feeding batch(): one call, and one tensor made and stacked, per
+  //    element. Batched first, a map whose function takes a whole batch makes one call per
+  //    batch. How much of its time is that per-element cost the figures cannot tell, so the
+  //    prediction is the best case: the input wholly hidden, the epoch training alone.
+  for (size_t i = 0; i + 1 < stages.size(); ++i) {
+    const StageReport& map = stages[i + 1];
+    if (stages[i].name == "batch" && is_map(map) && map.elements_produced >= 4 * std::max<int64_t>(1, stages[i].elements_produced)) {
+      d.bound_by = describe(map) + ", one element at a time";
+      d.advice = "batch() before the map, and map whole batches (vectorised)";
+      d.predicted_epoch_seconds = training;
+      return d;
+    }
   }
+
+  // 6. Elements read from outside, every epoch again: done once and kept in memory, they are
+  //    nearly free after the first epoch, and the epoch is training alone.
   const StageReport& slowest = slowest_stage(stages);
   d.bound_by = describe(slowest);
   if (reads_from_outside(slowest) && !cached) {
@@ -167,7 +192,8 @@ std::string Diagnosis::text() const {
   }
   text += "bound by: " + bound_by + "\n";
   if (advice.empty()) {
-    text += "advice: none; the input keeps up\n";
+    text += input_bound < kInputBoundShare ? "advice: none; the input keeps up\n"
+                                           : "advice: none that reorders the pipeline; a cheaper map or a faster model would help\n";
   } else {
     text += format("advice: %s\npredicted: epoch %.3f s, %.2fx as fast\n", advice.c_str(), predicted_epoch_seconds,
                    predicted_speedup());
