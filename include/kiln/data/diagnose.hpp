@@ -12,8 +12,12 @@
 // Each prediction is the epoch after the change, from what the change moves where:
 //  - prefetch: the input moves to a thread of its own, so training (T) and input (I) overlap as
 //    far as a second core is free: max(T, I), up to T + I on one core;
+//  - a deeper prefetch buffer, when its producer keeps up on average: training and the
+//    producer's time overlap, max(T, P);
 //  - a map on one thread made parallel: its time spreads over the free cores, but the epoch is
 //    never shorter than training alone;
+//  - batch() before a map of single elements: the best case, training alone (the figures cannot
+//    tell how much of the map's time is its per-element cost);
 //  - cache: after the first epoch the input is nearly free, and the epoch is training alone;
 //  - fewer map threads: training gets its cores back. Its thread then trains in the time it
 //    actually ran on a core (its CPU time, which the map's threads do not inflate: they take the
