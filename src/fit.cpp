@@ -464,11 +464,13 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   Tensor predictions(output_shape().with_batch(x.rows()));
   const int64_t output_row_size = predictions.row_size();
   const Logs no_logs;  // Keras passes the outputs here; kiln's logs hold numbers only
+  const std::vector<int64_t> rows = row_numbers(0, x.rows());
   for (Callback* callback : callbacks.list()) callback->on_predict_begin(no_logs);
   for (int64_t begin = 0, step = 0; begin < x.rows(); begin += options.batch_size, ++step) {
     for (Callback* callback : callbacks.list()) callback->on_predict_batch_begin(step, no_logs);
-    const RowRange batch{begin, std::min(begin + options.batch_size, x.rows())};
-    copy_rows(x, batch, batch_.x);
+    const int64_t end = std::min(begin + options.batch_size, x.rows());
+    data::gather_rows(x, std::span<const int64_t>(rows).subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+                      batch_.x);
     const Tensor& prediction = forward(batch_.x, /*training=*/false);
     std::memcpy(predictions.data() + begin * output_row_size, prediction.data(), sizeof(float) * static_cast<size_t>(prediction.size()));
     for (Callback* callback : callbacks.list()) callback->on_predict_batch_end(step, no_logs);

@@ -276,13 +276,6 @@ void Sequential::check_pair(const Tensor& x, const Tensor& y) const {
   }
 }
 
-void Sequential::copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const {
-  Shape shape = source.shape();
-  shape[0] = rows.size();
-  batch.resize(shape);
-  std::memcpy(batch.data(), source.data() + rows.begin * source.row_size(), sizeof(float) * static_cast<size_t>(batch.size()));
-}
-
 // ---- the training step ---------------------------------------------------------------------------
 
 const Tensor& Sequential::forward(const Tensor& x, bool training) {

@@ -164,11 +164,6 @@ class Sequential {
   std::optional<int> initial_epoch_override;
 
  private:
-  struct RowRange {
-    int64_t begin = 0, end = 0;
-    int64_t size() const { return end - begin; }
-  };
-
   // train_on_batch's work: `applied` is false, and nothing changed, when the loss or a gradient
   // was not finite.
   struct StepResult {
@@ -202,7 +197,6 @@ class Sequential {
   void build_from_data(const Tensor& x, const std::string& argument_name);
   void check_compiled(const std::string& caller) const;
   void check_pair(const Tensor& x, const Tensor& y) const;
-  void copy_rows(const Tensor& source, RowRange rows, Tensor& batch) const;
   // sample_weight: empty, or one weight per row of x.
   // Every fit and evaluate on arrays reads its batches this way: `rows` in that order, gathered
   // into batch_. The rows must outlive the source.
