@@ -6,9 +6,11 @@
 // set doubles as validation data, as in Keras's tutorials.
 // Training batches come from tf.data's idiom, from_tensor_slices(x, y).shuffle(n).batch(64)
 // .prefetch(AUTOTUNE), whose prefetch thread prepares the next batches while the model trains
-// (--no-prefetch turns that off, to show the difference).
+// (--no-prefetch turns that off, to show the difference). Under mpirun, --distributed trains as
+// one rank of the job (common/distributed_run.hpp, docs/scale-out.md).
 // Errors print one line and exit non-zero: 2 for bad flags or missing data, 1 for anything else.
 #include "common/arguments.hpp"
+#include "common/distributed_run.hpp"
 #include "common/run_app.hpp"
 #include "common/idx_data.hpp"
 #include "common/idx_batches.hpp"
@@ -38,7 +40,10 @@ int run(int argc, char** argv) {
   apps::add_output_options(arguments);
   apps::add_callback_options(arguments);
   arguments.add_switch("no-prefetch", "prepare each batch only when training asks for it");
+  apps::add_distributed_option(arguments);
   if (!arguments.parse(argc, argv)) return 0;  // --help was printed
+  std::optional<distributed::Session> session;
+  apps::start_distributed_if_requested(arguments, session, argc, argv);
 
   const std::string data_dir = arguments.text("data");
   if (!apps::idx_data_present(kProgram, data_dir)) return 2;
@@ -47,6 +52,7 @@ int run(int argc, char** argv) {
   apps::check_model_name(model_name);
   const int64_t batch_size = arguments.has("batch-size") ? arguments.integer_in("batch-size", 1, apps::kMaxBatchSize)
                                                          : apps::default_batch_size(model_name);
+  apps::batch_size_per_rank(batch_size);  // checks that the ranks share it evenly
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)));
   apps::check_output_paths(arguments);

@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist         # the default data set (/usr/share/datasets/fashion-mnist)
   python3-numpy                 # tests check that numpy.load reads kiln's weight files
   clang libfuzzer-14-dev        # the sanitizer suite and scripts/fuzz.sh: the parsers fuzzed with libFuzzer
+  libopenmpi-dev openmpi-bin    # KILN_MPI=ON: the test command runs distributed training on 2 ranks
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(

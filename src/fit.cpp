@@ -8,6 +8,7 @@
 #include "kiln/model.hpp"
 
 #include "kiln/denormals.hpp"
+#include "kiln/distributed.hpp"
 #include "kiln/error.hpp"
 #include "kiln/interrupt.hpp"
 #include "kiln/progress_bar.hpp"
@@ -16,7 +17,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <climits>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <numeric>
 
@@ -31,6 +34,7 @@ std::vector<int64_t> row_numbers(int64_t begin, int64_t end) {
 }
 
 int resolve_verbose(int verbose) {
+  if (!distributed::is_chief()) return 0;  // one progress bar for a distributed fit: rank 0's
   if (verbose != kVerboseAuto) return verbose;
   return ProgressBar::stream_is_terminal(std::cout) ? 1 : 2;
 }
@@ -87,8 +91,16 @@ Sequential::BatchSource Sequential::row_batches(const Tensor& x, const Tensor& y
                                                 std::span<const int64_t> rows, int64_t batch_size) {
   return [this, &x, &y, &sample_weight, rows, batch_size, begin = size_t{0}]() mutable -> const LabeledData* {
     if (begin >= rows.size()) return nullptr;
-    const std::span<const int64_t> batch = rows.subspan(begin, std::min(static_cast<size_t>(batch_size), rows.size() - begin));
+    std::span<const int64_t> batch = rows.subspan(begin, std::min(static_cast<size_t>(batch_size), rows.size() - begin));
     begin += batch.size();
+    if (distributed::active()) {
+      // A distributed fit's batch is the step's whole batch: this rank takes its share, the
+      // ranks' shares in rank order making up the batch (a share may be empty).
+      const size_t ranks = static_cast<size_t>(distributed::size()), rank = static_cast<size_t>(distributed::rank());
+      const size_t share_begin = batch.size() * rank / ranks, share_end = batch.size() * (rank + 1) / ranks;
+      set_first_sample(static_cast<int64_t>(share_begin));
+      batch = batch.subspan(share_begin, share_end - share_begin);
+    }
     data::gather_rows(x, batch, batch_.x);
     data::gather_rows(y, batch, batch_.y);
     if (sample_weight.empty()) {
@@ -224,6 +236,8 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
         return nullptr;
       }
       ++taken;
+      // Each rank's batches are its own samples: its dropout masks must not repeat another's.
+      if (distributed::active()) set_first_sample(distributed::rank() * current->x.rows());
       return &*current;
     };
   };
@@ -237,10 +251,128 @@ History Sequential::fit(const data::Dataset<LabeledData>& batches, const FitOpti
   return train(start_epoch, steps, validate, options, diagnose_input);
 }
 
+// ---- the epoch loop ------------------------------------------------------------------------------
+
+// One rank's view of a step, before the ranks agree on it.
+struct Sequential::LocalStep {
+  const LabeledData* batch = nullptr;  // nullptr: this rank's data has ended
+  double loss = 0.0;
+  bool finite = true;                  // the loss and every gradient
+  std::exception_ptr failure;          // what this rank threw getting or computing its batch
+};
+
+namespace {
+
+std::string message_of(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& error) {
+    return error.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// A failure on some ranks ends the step on all of them, with the message of the lowest failing
+// rank: that rank (and any other that failed) rethrows its own exception, the others an Error
+// that quotes it.
+[[noreturn]] void throw_shared_failure(const std::exception_ptr& failure) {
+  const int root = distributed::allreduce_min(failure ? distributed::rank() : INT_MAX);
+  std::string message = failure ? message_of(failure) : std::string();
+  distributed::broadcast(message, root);
+  if (failure) std::rethrow_exception(failure);
+  throw Error("rank " + std::to_string(root) + " of " + std::to_string(distributed::size()) + " stopped training: " + message);
+}
+
+}  // namespace
+
+Sequential::StepAgreement Sequential::agree_on_step(const LocalStep& local, double loss_sum, int64_t samples_seen) {
+  // One small allreduce of these sums, before the gradients' own: whether every rank has a batch,
+  // whether any failed or met a non-finite step or a Ctrl-C, and the running loss and metrics.
+  enum : size_t { kHasBatch, kFailed, kNotFinite, kInterrupted, kRows, kLossSum, kSamplesSeen, kMetrics };
+  std::vector<double> sums(kMetrics + metrics_.size(), 0.0);
+  sums[kHasBatch] = local.batch ? 1.0 : 0.0;
+  sums[kFailed] = local.failure ? 1.0 : 0.0;
+  sums[kNotFinite] = local.finite ? 0.0 : 1.0;
+  sums[kInterrupted] = StopOnInterrupt::requested() ? 1.0 : 0.0;
+  sums[kRows] = local.batch && !local.failure ? static_cast<double>(local.batch->x.rows()) : 0.0;
+  sums[kLossSum] = loss_sum;
+  sums[kSamplesSeen] = static_cast<double>(samples_seen);
+  if (samples_seen > 0) {
+    for (size_t i = 0; i < metrics_.size(); ++i) sums[kMetrics + i] = metrics_[i]->result() * static_cast<double>(samples_seen);
+  }
+  distributed::allreduce_sum(sums);
+  if (sums[kFailed] > 0) throw_shared_failure(local.failure);
+
+  StepAgreement agreement;
+  agreement.ended = sums[kHasBatch] < distributed::size();
+  agreement.finite = sums[kNotFinite] == 0;
+  agreement.interrupted = sums[kInterrupted] > 0;
+  agreement.rows = static_cast<int64_t>(sums[kRows]);
+  const double seen = sums[kSamplesSeen];
+  agreement.loss = seen > 0 ? sums[kLossSum] / seen : local.loss;
+  for (size_t i = 0; i < metrics_.size(); ++i) agreement.metric_results.push_back(seen > 0 ? sums[kMetrics + i] / seen : 0.0);
+  return agreement;
+}
+
+void Sequential::average_gradients(int64_t rows, int64_t total_rows) {
+  // Each rank's gradient is its own samples' mean; weighted by its share of the step's samples
+  // and summed over the ranks, they make the mean over the step's whole batch.
+  if (rows == 0) {
+    std::fill(parameter_gradients_.begin(), parameter_gradients_.end(), 0.0f);
+  } else if (rows != total_rows) {
+    const float share = static_cast<float>(rows) / static_cast<float>(total_rows);
+    for (float& gradient : parameter_gradients_) gradient *= share;
+  }
+  distributed::allreduce_sum(parameter_gradients_);
+}
+
+void Sequential::average_epoch_state(Logs& logs) {
+  // input_wait is each rank's own share of its epoch: the mean says how input-bound the job was.
+  std::vector<double> input_wait{logs["input_wait"]};
+  distributed::allreduce_sum(input_wait);
+  logs["input_wait"] = input_wait[0] / distributed::size();
+  // Non-trainable parameters (BatchNormalization's moving statistics) follow each rank's own
+  // batches: their mean over the ranks keeps one model on every rank.
+  const float inverse_ranks = 1.0f / static_cast<float>(distributed::size());
+  for (Shared<Layer>& layer : layers_) {
+    for (Parameter* parameter : layer->parameters()) {
+      if (parameter->trainable) continue;
+      const std::span<float> values(parameter->value, static_cast<size_t>(parameter->size()));
+      distributed::allreduce_sum(values);
+      for (float& value : values) value *= inverse_ranks;
+    }
+  }
+}
+
+std::span<const float> Sequential::step_sample_weight(const LabeledData& batch, const std::map<int64_t, float>& class_weight,
+                                                      int64_t step) {
+  if (!data::sample_weight_fits(batch.sample_weight, batch.x.rows())) {
+    data::check_sample_weight(batch.sample_weight, batch.x.rows(), "fit: batch " + std::to_string(step + 1));
+  }
+  if (class_weight.empty()) return batch.sample_weight.values();
+  if (!batch.sample_weight.empty()) {
+    throw ValueError("fit: the dataset's batches carry sample weights, so class_weight cannot be given too "
+                     "(fold the class weights into the sample weights)");
+  }
+  return class_weights_of(batch.y, class_weight);
+}
+
+void Sequential::set_first_sample(int64_t first) {
+  for (Shared<Layer>& layer : layers_) layer->set_first_sample(first);
+}
+
 // The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
+//
+// Distributed (distributed::active()), every rank runs this loop in step: each computes the
+// gradients of its own batch, the ranks agree on the step (agree_on_step: did every rank get a
+// batch, did any fail), then average their gradients and apply the same update. An error on some
+// ranks during a step ends the step on all of them with its message; an error elsewhere on one
+// rank ends every rank through distributed::abort_all, since the others would wait for it forever.
 History Sequential::train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch,
                           const Validation& validate, const FitOptions& options, const InputDiagnosis& diagnose_input) {
   const int verbose = resolve_verbose(options.verbose);
+  const bool together = distributed::active();
   // One scope for the whole run: callbacks and dataset functions on this thread compute in it too.
   const DenormalsFlushedToZero flush_denormals;
   const BatchScheduling batch_scheduling;  // parallel.hpp: waking up for a batch never preempts its producer
@@ -255,94 +387,131 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
     callback->set_model(this);
     callback->set_params({options.epochs, steps_per_epoch, verbose});
   }
+  // Every rank starts from rank 0's weights, whatever each built or loaded.
+  if (together) distributed::broadcast(parameter_values_);
 
-  stop_training = false;
-  Logs logs;
-  for (Callback* callback : callbacks) callback->on_train_begin(logs);
-  // A callback that restored a backup (BackupAndRestore) moves the start, as Keras's does.
-  const int first_epoch = initial_epoch_override.value_or(options.initial_epoch);
-  initial_epoch_override.reset();
-  for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
-    logs.clear();
-    for (Callback* callback : callbacks) callback->on_epoch_begin(epoch, logs);
-    for (Shared<Metric>& metric : metrics_) metric->reset();
-    const auto epoch_start = std::chrono::steady_clock::now();
-    std::chrono::duration<double> input_wait{0};
-    BatchSource next_batch = start_epoch(epoch);
-    double loss_sum = 0.0;
-    int64_t samples_seen = 0, batches_seen = 0;
-    for (int64_t step = 0;; ++step) {
-      // The time spent getting a batch is time the model was not training: if it is a large share
-      // of the epoch, training is input-bound (prefetch, or a faster pipeline, would help).
-      const auto wait_start = std::chrono::steady_clock::now();
-      const LabeledData* batch = next_batch();
-      input_wait += std::chrono::steady_clock::now() - wait_start;
-      if (!batch) break;
-      ++batches_seen;
-      for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
-      if (!data::sample_weight_fits(batch->sample_weight, batch->x.rows())) {
-        data::check_sample_weight(batch->sample_weight, batch->x.rows(), "fit: batch " + std::to_string(step + 1));
-      }
-      std::span<const float> sample_weight = batch->sample_weight.values();
-      if (!options.class_weight.empty()) {
-        if (!sample_weight.empty()) {
-          throw ValueError("fit: the dataset's batches carry sample weights, so class_weight cannot be given too "
-                           "(fold the class weights into the sample weights)");
+  bool error_is_agreed = false;  // thrown on every rank alike, so no rank is left waiting
+  try {
+    stop_training = false;
+    Logs logs;
+    for (Callback* callback : callbacks) callback->on_train_begin(logs);
+    // A callback that restored a backup (BackupAndRestore) moves the start, as Keras's does.
+    const int first_epoch = initial_epoch_override.value_or(options.initial_epoch);
+    initial_epoch_override.reset();
+    for (int epoch = first_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+      logs.clear();
+      for (Callback* callback : callbacks) callback->on_epoch_begin(epoch, logs);
+      for (Shared<Metric>& metric : metrics_) metric->reset();
+      const auto epoch_start = std::chrono::steady_clock::now();
+      std::chrono::duration<double> input_wait{0};
+      BatchSource next_batch = start_epoch(epoch);
+      double loss_sum = 0.0;
+      int64_t samples_seen = 0, batches_seen = 0;
+      bool interrupted = false;
+      for (int64_t step = 0;; ++step) {
+        LocalStep local;
+        try {
+          // The time spent getting a batch is time the model was not training: if it is a large share
+          // of the epoch, training is input-bound (prefetch, or a faster pipeline, would help).
+          const auto wait_start = std::chrono::steady_clock::now();
+          local.batch = next_batch();
+          input_wait += std::chrono::steady_clock::now() - wait_start;
+          if (local.batch) {
+            for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
+            const std::span<const float> sample_weight = step_sample_weight(*local.batch, options.class_weight, step);
+            if (local.batch->x.rows() > 0) {  // a rank's share of a short last batch may be empty
+              const StepResult result = compute_gradients(local.batch->x, local.batch->y, sample_weight);
+              local.loss = result.loss;
+              local.finite = result.applied;
+            }
+          }
+        } catch (...) {
+          if (!together) throw;
+          local.failure = std::current_exception();
         }
-        sample_weight = class_weights_of(batch->y, options.class_weight);
-      }
-      const StepResult result = train_step(batch->x, batch->y, sample_weight);
-      if (!result.applied) {
-        // The step was not applied. A callback such as TerminateOnNaN may end training here, as
-        // Keras lets it; otherwise the caller hears of it.
-        logs["loss"] = std::isfinite(result.loss) ? NAN : result.loss;
+        const int64_t rows = local.batch && !local.failure ? local.batch->x.rows() : 0;
+        if (local.finite) {
+          // Keras shows running means over the epoch so far, each batch weighted by its size.
+          loss_sum += local.loss * static_cast<double>(rows);
+          samples_seen += rows;
+        }
+        std::optional<StepAgreement> agreement;
+        if (together) {
+          error_is_agreed = true;
+          agreement = agree_on_step(local, loss_sum, samples_seen);
+          error_is_agreed = false;
+          if (agreement->ended) break;  // a rank ran out of batches: the epoch ends on every rank
+        } else if (!local.batch) {
+          break;
+        }
+        ++batches_seen;
+        const bool finite = together ? agreement->finite : local.finite;
+        if (!finite) {
+          // The step was not applied. A callback such as TerminateOnNaN may end training here, as
+          // Keras lets it; otherwise the caller hears of it.
+          const double loss = together ? agreement->loss : local.loss;
+          logs["loss"] = std::isfinite(loss) ? NAN : loss;
+          for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
+          if (!stop_training) {
+            error_is_agreed = true;
+            throw ValueError("at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + ", " +
+                             non_finite_step_message(loss));
+          }
+          break;
+        }
+        if (together) average_gradients(rows, agreement->rows);
+        apply_gradients();
+        if (together) {
+          logs["loss"] = agreement->loss;
+          for (size_t i = 0; i < metrics_.size(); ++i) logs[metrics_[i]->name()] = agreement->metric_results[i];
+        } else {
+          logs["loss"] = loss_sum / static_cast<double>(samples_seen);
+          for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
+        }
         for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
-        if (!stop_training) {
-          throw ValueError("at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) + ", " +
-                           non_finite_step_message(result.loss));
+        interrupted = together ? agreement->interrupted : StopOnInterrupt::requested();
+        if (interrupted) break;
+      }
+      if (interrupted) {
+        // The epoch is not finished, so it is not ended: History keeps the whole epochs only.
+        if (distributed::is_chief()) {
+          std::cerr << "\nInterrupted: training stopped after batch " << batches_seen << " of epoch " << epoch + 1
+                    << " (press Ctrl-C again to abort at once)\n";
         }
+        stop_training = true;
         break;
       }
-      const double batch_loss = result.loss;
-      // Keras shows running means over the epoch so far, each batch weighted by its size.
-      loss_sum += batch_loss * static_cast<double>(batch->x.rows());
-      samples_seen += batch->x.rows();
-      logs["loss"] = loss_sum / static_cast<double>(samples_seen);
-      for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
-      for (Callback* callback : callbacks) callback->on_train_batch_end(step, logs);
-      if (StopOnInterrupt::requested()) break;
-    }
-    if (StopOnInterrupt::requested()) {
-      // The epoch is not finished, so it is not ended: History keeps the whole epochs only.
-      std::cerr << "\nInterrupted: training stopped after batch " << batches_seen << " of epoch " << epoch + 1
-                << " (press Ctrl-C again to abort at once)\n";
-      stop_training = true;
-      break;
-    }
-    if (batches_seen == 0 && epoch == first_epoch) {
-      // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"
-      // on nothing would be a silent mistake (an empty folder, a filter that keeps nothing).
-      throw ValueError("fit: the training data gave no batches in the first epoch; is the dataset empty?");
-    }
-    const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    logs["input_wait"] = epoch_seconds > 0 ? input_wait.count() / epoch_seconds : 0.0;
-    // Keras validates every validation_freq-th epoch, counting from 1, with fit's callbacks'
-    // on_test_* hooks.
-    if (validate && (epoch + 1) % options.validation_freq == 0) {
-      for (const auto& [metric_name, value] : validate(callbacks)) logs["val_" + metric_name] = value;
-    }
-    epochs_completed_ = epoch + 1;  // before the callbacks, so a checkpoint they write records it
-    for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
-    // The pipeline doctor speaks once, after the first epoch, and only when it has something to say.
-    if (verbose > 0 && epoch == first_epoch && diagnose_input) {
-      if (std::optional<data::Diagnosis> diagnosis = diagnose_input();
-          diagnosis && (!diagnosis->advice.empty() || !diagnosis->notes.empty())) {
-        std::cout << diagnosis->one_line() << '\n';
-        for (const std::string& note : diagnosis->notes) std::cout << "pipeline note: " << note << '\n';
+      if (batches_seen == 0 && epoch == first_epoch) {
+        // Keras refuses this too: no step ran, so there are no logs, and a model that "trained"
+        // on nothing would be a silent mistake (an empty folder, a filter that keeps nothing).
+        error_is_agreed = true;  // distributed, batches_seen is agreed
+        throw ValueError("fit: the training data gave no batches in the first epoch; is the dataset empty?");
+      }
+      const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+      logs["input_wait"] = epoch_seconds > 0 ? input_wait.count() / epoch_seconds : 0.0;
+      if (together) average_epoch_state(logs);
+      // Keras validates every validation_freq-th epoch, counting from 1, with fit's callbacks'
+      // on_test_* hooks.
+      if (validate && (epoch + 1) % options.validation_freq == 0) {
+        for (const auto& [metric_name, value] : validate(callbacks)) logs["val_" + metric_name] = value;
+      }
+      epochs_completed_ = epoch + 1;  // before the callbacks, so a checkpoint they write records it
+      for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
+      // The pipeline doctor speaks once, after the first epoch, and only when it has something to say.
+      if (verbose > 0 && epoch == first_epoch && diagnose_input) {
+        if (std::optional<data::Diagnosis> diagnosis = diagnose_input();
+            diagnosis && (!diagnosis->advice.empty() || !diagnosis->notes.empty())) {
+          std::cout << diagnosis->one_line() << '\n';
+          for (const std::string& note : diagnosis->notes) std::cout << "pipeline note: " << note << '\n';
+        }
       }
     }
+    for (Callback* callback : callbacks) callback->on_train_end(logs);
+  } catch (...) {
+    for (Callback* callback : callbacks) callback->set_model(nullptr);
+    if (together && !error_is_agreed) distributed::abort_all(message_of(std::current_exception()));
+    throw;
   }
-  for (Callback* callback : callbacks) callback->on_train_end(logs);
   for (Callback* callback : callbacks) callback->set_model(nullptr);
   return history;
 }
@@ -430,28 +599,53 @@ Logs Sequential::evaluate_batches(const BatchSource& next_batch, int64_t steps, 
   int64_t samples_seen = 0, step = 0;
   Logs logs;
   for (Callback* callback : callbacks) callback->on_test_begin(logs);
-  while (step_limit == 0 || step < step_limit) {
-    const LabeledData* batch = next_batch();
-    if (!batch) break;
-    for (Callback* callback : callbacks) callback->on_test_batch_begin(step, logs);
-    if (!built_) build_from_data(batch->x, "x");
-    const Tensor& prediction = forward(batch->x, /*training=*/false);
-    loss.check_targets(prediction.shape(), batch->y);
-    if (!data::sample_weight_fits(batch->sample_weight, batch->x.rows())) {
-      data::check_sample_weight(batch->sample_weight, batch->x.rows(), "evaluate: batch " + std::to_string(step + 1));
+  // Distributed, an error on one rank ends every rank: the others would wait for its figures forever.
+  try {
+    while (step_limit == 0 || step < step_limit) {
+      const LabeledData* batch = next_batch();
+      if (!batch) break;
+      if (batch->x.rows() == 0) {  // a rank's share of a short last batch (distributed)
+        ++step;
+        continue;
+      }
+      for (Callback* callback : callbacks) callback->on_test_batch_begin(step, logs);
+      if (!built_) build_from_data(batch->x, "x");
+      const Tensor& prediction = forward(batch->x, /*training=*/false);
+      loss.check_targets(prediction.shape(), batch->y);
+      if (!data::sample_weight_fits(batch->sample_weight, batch->x.rows())) {
+        data::check_sample_weight(batch->sample_weight, batch->x.rows(), "evaluate: batch " + std::to_string(step + 1));
+      }
+      const std::span<const float> sample_weight = batch->sample_weight.values();
+      loss_sum += loss.compute_weighted(prediction, batch->y, sample_weight, nullptr, GradientWith::Predictions) * static_cast<double>(batch->x.rows());
+      samples_seen += batch->x.rows();
+      for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, batch->y, sample_weight);
+      logs["loss"] = loss_sum / static_cast<double>(samples_seen);
+      for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
+      for (Callback* callback : callbacks) callback->on_test_batch_end(step, logs);
+      ++step;
+      if (bar && step < steps) bar->update(step, {logs.begin(), logs.end()});
     }
-    const std::span<const float> sample_weight = batch->sample_weight.values();
-    loss_sum += loss.compute_weighted(prediction, batch->y, sample_weight, nullptr, GradientWith::Predictions) * static_cast<double>(batch->x.rows());
-    samples_seen += batch->x.rows();
-    for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, batch->y, sample_weight);
-    logs["loss"] = loss_sum / static_cast<double>(samples_seen);
-    for (Shared<Metric>& metric : metrics_) logs[metric->name()] = metric->result();
-    for (Callback* callback : callbacks) callback->on_test_batch_end(step, logs);
-    ++step;
-    if (bar && step < steps) bar->update(step, {logs.begin(), logs.end()});
+  } catch (...) {
+    if (distributed::active()) distributed::abort_all(message_of(std::current_exception()));
+    throw;
   }
+  if (distributed::active()) logs = average_over_ranks(loss_sum, samples_seen);
   if (bar) bar->update(step, {logs.begin(), logs.end()}, /*finalize=*/true);
   for (Callback* callback : callbacks) callback->on_test_end(logs);
+  return logs;
+}
+
+Logs Sequential::average_over_ranks(double loss_sum, int64_t samples_seen) {
+  // Each rank's loss and metrics are means over its own samples: weighted by them, summed and
+  // divided by every rank's samples, they are the means over all the data.
+  std::vector<double> sums{static_cast<double>(samples_seen), loss_sum};
+  for (const Shared<Metric>& metric : metrics_) sums.push_back(samples_seen > 0 ? metric->result() * static_cast<double>(samples_seen) : 0.0);
+  distributed::allreduce_sum(sums);
+  const double samples = sums[0];
+  Logs logs;
+  if (samples == 0) return logs;
+  logs["loss"] = sums[1] / samples;
+  for (size_t i = 0; i < metrics_.size(); ++i) logs[metrics_[i]->name()] = sums[2 + i] / samples;
   return logs;
 }
 

@@ -318,6 +318,12 @@ bool all_finite(std::span<const float> values) {
 }  // namespace
 
 Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y, std::span<const float> sample_weight) {
+  const StepResult step = compute_gradients(x, y, sample_weight);
+  if (step.applied) apply_gradients();
+  return step;
+}
+
+Sequential::StepResult Sequential::compute_gradients(const Tensor& x, const Tensor& y, std::span<const float> sample_weight) {
   check_compiled("train_on_batch");
   const DenormalsFlushedToZero flush_denormals;
   const Tensor& prediction = forward(x, /*training=*/true);
@@ -334,9 +340,13 @@ Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y, 
   // A NaN or infinite loss or gradient would spread into every weight it touches: such a step
   // is not applied, so whoever catches the error still holds the model as it was.
   if (!std::isfinite(loss_value) || !all_finite(parameter_gradients_)) return {loss_value, false};
-  (*optimizer_)->apply(parameter_values_, parameter_gradients_);
   for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, y, sample_weight);
   return {loss_value, true};
+}
+
+void Sequential::apply_gradients() {
+  const DenormalsFlushedToZero flush_denormals;
+  (*optimizer_)->apply(parameter_values_, parameter_gradients_);
 }
 
 std::string Sequential::non_finite_step_message(double loss_value) const {

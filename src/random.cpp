@@ -18,13 +18,24 @@ void set_random_seed(uint64_t seed) {
   seed_generator.emplace(seed);
 }
 
-uint64_t next_seed() {
-  std::lock_guard lock(seed_mutex);
+namespace {
+Rng& seed_generator_locked() {
   if (!seed_generator) {
     std::random_device device;
     seed_generator.emplace((static_cast<uint64_t>(device()) << 32) | device());
   }
-  return seed_generator->next();
+  return *seed_generator;
+}
+}  // namespace
+
+uint64_t next_seed() {
+  std::lock_guard lock(seed_mutex);
+  return seed_generator_locked().next();
+}
+
+uint64_t random_state() {
+  std::lock_guard lock(seed_mutex);
+  return seed_generator_locked().state();
 }
 
 }  // namespace kiln

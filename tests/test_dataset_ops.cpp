@@ -241,6 +241,49 @@ TEST_CASE("skip drops the first n; skip(-1) leaves nothing") {
   CHECK(elements_of(data::range(3).skip(0)) == "[0, 1, 2]");
 }
 
+TEST_CASE("shard(n, i) keeps elements i, i + n, i + 2n...; its cardinality and errors are tf.data's") {
+  CHECK(elements_of(data::range(10).shard(3, 0)) == "[0, 3, 6, 9]");
+  CHECK(elements_of(data::range(10).shard(3, 1)) == "[1, 4, 7]");
+  CHECK(elements_of(data::range(10).shard(3, 2)) == "[2, 5, 8]");
+  CHECK(elements_of(data::range(10).shard(1, 0)) == "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+  CHECK(elements_of(data::range(2).shard(3, 2)) == "[]");
+  CHECK(data::range(10).shard(3, 0).cardinality() == 4);
+  CHECK(data::range(10).shard(3, 2).cardinality() == 3);
+  CHECK(data::range(10).repeat().shard(3, 1).cardinality() == data::kInfiniteCardinality);
+  CHECK(data::range(10).filter([](int64_t v) { return v > 2; }).shard(2, 0).cardinality() == data::kUnknownCardinality);
+  CHECK_THROWS_WITH_AS(data::range(10).shard(0, 0), doctest::Contains("num_shards must be at least 1, got 0"), ValueError);
+  CHECK_THROWS_WITH_AS(data::range(10).shard(2, 2), doctest::Contains("index must be in [0, 2), got 2"), ValueError);
+  CHECK_THROWS_WITH_AS(data::range(10).shard(2, -1), doctest::Contains("index must be in [0, 2), got -1"), ValueError);
+  // Each epoch starts over, and the shards of one dataset hold every element once.
+  const auto shard = data::range(7).shard(2, 1);
+  CHECK(elements_of(shard) == "[1, 3, 5]");
+  CHECK(elements_of(shard) == "[1, 3, 5]");
+}
+
+TEST_CASE("shard between a shuffle of arrays and batch gives the same batches as element by element") {
+  // batch() takes row numbers from shuffle through shard (the fast path); a map in between makes
+  // it go element by element. Both must see the same rows in the same order.
+  Tensor x(Shape{23, 2});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  const auto shuffled = data::from_tensor_slices(x).shuffle(23, /*seed=*/5, /*reshuffle_each_iteration=*/false);
+  for (int64_t index = 0; index < 3; ++index) {
+    const auto fast = collect(shuffled.shard(3, index).batch(4));
+    const auto slow = collect(shuffled.map([](Tensor row) { return row; }).shard(3, index).batch(4));
+    REQUIRE(fast.size() == slow.size());
+    for (size_t b = 0; b < fast.size(); ++b) CHECK(values_of(fast[b]) == values_of(slow[b]));
+  }
+  // And the three shards together hold each row once.
+  std::vector<float> firsts;
+  for (int64_t index = 0; index < 3; ++index) {
+    for (const Tensor& batch : collect(shuffled.shard(3, index).batch(4))) {
+      for (int64_t r = 0; r < batch.rows(); ++r) firsts.push_back(batch[r * 2]);
+    }
+  }
+  std::sort(firsts.begin(), firsts.end());
+  REQUIRE(firsts.size() == 23);
+  for (size_t r = 0; r < firsts.size(); ++r) CHECK(firsts[r] == static_cast<float>(2 * r));
+}
+
 TEST_CASE("zip pairs elements and stops at the shortest") {
   const auto pairs = collect(data::zip(data::range(1, 4), data::range(4, 7)));
   REQUIRE(pairs.size() == 3);

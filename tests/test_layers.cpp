@@ -352,6 +352,23 @@ TEST_CASE("Dropout: the mask depends on the seed and the step, not on the thread
   CHECK(std::vector<float>(second.values().begin(), second.values().end()) != one_thread);
 }
 
+TEST_CASE("Dropout: a batch that starts at sample k of a step's whole batch draws that batch's masks from row k") {
+  // A distributed step shares one batch between processes: each part must be masked as the
+  // whole batch would be, row for row.
+  const Tensor whole_input(Shape{10, 30}, 1.0f);
+  Dropout whole(0.5f);
+  build_and_bind(whole, Shape{30}, 7);
+  const Tensor whole_output = whole.forward(whole_input, true);
+
+  const Tensor part_input(Shape{4, 30}, 1.0f);
+  Dropout part(0.5f);
+  build_and_bind(part, Shape{30}, 7);
+  part.set_first_sample(6);  // rows 6 to 9 of the whole batch
+  const Tensor& part_output = part.forward(part_input, true);
+  const std::vector<float> expected(whole_output.values().begin() + 6 * 30, whole_output.values().end());
+  CHECK(std::vector<float>(part_output.values().begin(), part_output.values().end()) == expected);
+}
+
 TEST_CASE("Dropout: dx = dy * y / x, and matches finite differences of the same mask") {
   constexpr float rate = 0.4f;
   constexpr uint64_t seed = 17;

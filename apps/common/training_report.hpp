@@ -85,6 +85,7 @@ inline void check_output_paths(const Arguments& arguments) {
 // final evaluation; --plot PATH the training curves.
 inline void write_requested_files(const Arguments& arguments, Sequential& model, const History& history,
                                   const Logs& final_logs) {
+  if (!distributed::is_chief()) return;  // a distributed job's files are rank 0's
   if (const std::string path = arguments.text("save"); path.ends_with(".kiln")) {
     model.save(path);
     std::cout << "Saved the model to " << path << "\n";

@@ -13,6 +13,7 @@
 #include "kiln/data/dataset.hpp"
 #include "kiln/data/sequence.hpp"
 #include "kiln/denormals.hpp"
+#include "kiln/distributed.hpp"
 #include "kiln/datasets/idx.hpp"
 #include "kiln/error.hpp"
 #include "kiln/gemm.hpp"

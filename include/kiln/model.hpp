@@ -171,6 +171,11 @@ class Sequential {
     bool applied = false;
   };
   StepResult train_step(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
+  // train_step in two: forward, loss, backward (the gradients left in the arena, the metrics
+  // updated when they are finite), then the optimizer's update. A distributed step averages
+  // the gradients between the two.
+  StepResult compute_gradients(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
+  void apply_gradients();
   std::string non_finite_step_message(double loss_value) const;
 
   // One epoch's batches: each call gives the next, or nullptr at the end.
@@ -181,6 +186,28 @@ class Sequential {
   using InputDiagnosis = std::function<std::optional<data::Diagnosis>()>;
   History train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch, const Validation& validate,
                 const FitOptions& options, const InputDiagnosis& diagnose_input = {});
+  // The weights a batch's class_weight or sample weights give its samples, checked.
+  std::span<const float> step_sample_weight(const LabeledData& batch, const std::map<int64_t, float>& class_weight, int64_t step);
+
+  // A distributed fit's step (distributed.hpp). The ranks agree on what each saw, then average
+  // their gradients, each weighted by its share (`rows` of `total_rows`) of the step's samples.
+  struct LocalStep;
+  struct StepAgreement {
+    bool ended = false;        // some rank's data ended: the epoch ends on all
+    bool finite = true;        // every rank's loss and gradients
+    bool interrupted = false;  // Ctrl-C on some rank
+    int64_t rows = 0;          // the step's samples on all ranks together
+    double loss = 0.0;         // the epoch's running loss and metrics over all ranks' samples
+    std::vector<double> metric_results;
+  };
+  StepAgreement agree_on_step(const LocalStep& local, double loss_sum, int64_t samples_seen);
+  void average_gradients(int64_t rows, int64_t total_rows);
+  // At an epoch's end: input_wait and the non-trainable parameters averaged over the ranks.
+  void average_epoch_state(Logs& logs);
+  // A distributed evaluate's logs: every rank's, weighted by its samples.
+  Logs average_over_ranks(double loss_sum, int64_t samples_seen);
+  // Where the next batch's first sample stands in the step's whole batch (Layer::set_first_sample).
+  void set_first_sample(int64_t first);
   // steps sizes the progress bar; step_limit > 0 stops after that many batches.
   Logs evaluate_batches(const BatchSource& batches, int64_t steps, int verbose, const std::vector<Callback*>& callbacks,
                         int64_t step_limit);

@@ -17,6 +17,10 @@ void set_random_seed(uint64_t seed);
 // The next seed from the global generator.
 uint64_t next_seed();
 
+// The global generator's state: set_random_seed(random_state()) elsewhere continues the same
+// sequence (distributed.hpp gives every rank rank 0's).
+uint64_t random_state();
+
 // SplitMix64's finaliser: a fast, well-mixed 64-bit hash.
 constexpr uint64_t mix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -43,6 +47,7 @@ class Rng {
   float uniform(float low, float high) { return low + (high - low) * (static_cast<float>(next() >> 40) * 0x1.0p-24f); }
   // Uniform integer in [0, bound), bound > 0; the tiny modulo bias is irrelevant at our sizes.
   uint64_t below(uint64_t bound) { return next() % bound; }
+  uint64_t state() const { return state_; }
 
  private:
   uint64_t state_;

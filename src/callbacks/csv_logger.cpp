@@ -2,7 +2,7 @@
 #include "kiln/callbacks/csv_logger.hpp"
 
 #include "kiln/callbacks/python_format.hpp"
-
+#include "kiln/distributed.hpp"
 #include "kiln/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/model.hpp"
@@ -31,6 +31,7 @@ void CSVLogger::on_train_begin(const Logs&) {
 }
 
 void CSVLogger::on_epoch_end(int epoch, const Logs& logs) {
+  if (!distributed::is_chief()) return;  // one writer in a distributed fit: rank 0
   if (keys_.empty()) {
     for (const auto& [key, value] : logs) keys_.push_back(key);  // a std::map: already sorted
   }

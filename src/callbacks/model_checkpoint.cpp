@@ -2,6 +2,7 @@
 #include "kiln/callbacks/model_checkpoint.hpp"
 
 #include "kiln/callbacks/python_format.hpp"
+#include "kiln/distributed.hpp"
 #include "kiln/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/model.hpp"
@@ -67,25 +68,26 @@ void ModelCheckpoint::save(int epoch, std::optional<int64_t> batch, const Logs& 
     }
     const double current = found->second;
     if (!monitor_.improves(current, best_)) {
-      if (options_.verbose > 0) {
+      if (options_.verbose > 0 && distributed::is_chief()) {
         std::cout << "\nEpoch " << epoch + 1 << ": " << options_.monitor << " did not improve from " << five_decimals(best_) << "\n";
       }
       return;
     }
-    if (options_.verbose > 0) {
+    if (options_.verbose > 0 && distributed::is_chief()) {
       std::cout << "\nEpoch " << epoch + 1 << ": " << options_.monitor << " improved from " << five_decimals(best_) << " to "
                 << five_decimals(current) << ", saving model to " << path << "\n";
     }
     best_ = current;
-  } else if (options_.verbose > 0) {
+  } else if (options_.verbose > 0 && distributed::is_chief()) {
     std::cout << "\nEpoch " << epoch + 1 << ": saving model to " << path << "\n";
   }
+  last_saved_path_ = path;
+  if (!distributed::is_chief()) return;  // one writer in a distributed fit: rank 0
   if (options_.save_weights_only) {
     model().save_weights(path);
   } else {
     model().save(path);
   }
-  last_saved_path_ = path;
 }
 
 }  // namespace kiln::callbacks

@@ -35,9 +35,10 @@ const Tensor& Dropout::forward(const Tensor& x, bool training) {
   float* scale = scale_.data();
   float* out = output_.data();
   const float rate = rate_;
+  const auto first_element = static_cast<uint64_t>(first_sample_ * x.row_size());
   for_each_share(n, n >= kParallelMinElements, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      scale[i] = uniform_from_counter(step_seed, static_cast<uint64_t>(i)) < rate ? 0.0f : keep_scale;
+      scale[i] = uniform_from_counter(step_seed, first_element + static_cast<uint64_t>(i)) < rate ? 0.0f : keep_scale;
       out[i] = in[i] * scale[i];
     }
   });

@@ -25,6 +25,7 @@
 #include "kiln/data/repeat.hpp"
 #include "kiln/data/shuffle.hpp"
 #include "kiln/data/sources.hpp"
+#include "kiln/data/shard.hpp"
 #include "kiln/data/take_skip.hpp"
 #include "kiln/data/zip_concatenate.hpp"
 #include "kiln/random.hpp"
@@ -187,6 +188,11 @@ class Dataset {
 
   Dataset take(int64_t count) const { return Dataset(std::make_shared<TakeNode<T>>(node_, count)); }
   Dataset skip(int64_t count) const { return Dataset(std::make_shared<SkipNode<T>>(node_, count)); }
+  // Elements i with i % num_shards == index: one process's share of a distributed fit
+  // (shard(distributed::size(), distributed::rank())).
+  Dataset shard(int64_t num_shards, int64_t index) const {
+    return Dataset(std::make_shared<ShardNode<T>>(node_, num_shards, index));
+  }
 
   Dataset concatenate(const Dataset& other) const {
     return Dataset(std::make_shared<ConcatenateNode<T>>(node_, other.node_));

@@ -64,6 +64,11 @@ class Layer {
   virtual std::map<std::string, uint64_t> random_state() const { return {}; }
   virtual void set_random_state(const std::map<std::string, uint64_t>& /*state*/) {}
 
+  // Where the next batch's first sample stands in the step's whole batch, when several processes
+  // share a step (distributed.hpp); 0 otherwise. A layer that draws per sample (Dropout) draws
+  // for each sample what one process training the whole batch would.
+  virtual void set_first_sample(int64_t /*first*/) {}
+
   // x: [batch, input_shape...] -> [batch, output_shape...]. The returned tensor is owned by the
   // layer (or is x itself) and stays valid until the next forward().
   virtual const Tensor& forward(const Tensor& x, bool training) = 0;
