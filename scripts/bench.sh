@@ -10,8 +10,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 out=build/bench
 mkdir -p "$out"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON >/dev/null
-cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline kiln-bench-images kiln-bench-convnet
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON -DKILN_MPI=ON >/dev/null
+cmake --build build -j"$jobs" --target kiln-bench-model kiln-bench-pipeline kiln-bench-images kiln-bench-convnet \
+  kiln-bench-distributed
 # The same library with Eigen calling OpenBLAS, to compare the two GEMM back ends.
 cmake -S . -B build-openblas -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_APPS=ON -DKILN_BUILD_TESTS=OFF \
       -DKILN_GEMM=openblas >/dev/null
@@ -22,6 +23,7 @@ build-openblas/bin/kiln-bench-model --no-peer --json "$out/model-openblas.json" 
 build/bin/kiln-bench-pipeline --json "$out/pipeline.json" | tee "$out/pipeline.txt"
 build/bin/kiln-bench-images --json "$out/images.json" | tee "$out/images.txt"
 build/bin/kiln-bench-convnet --json "$out/convnet.json" | tee "$out/convnet.txt"
+build/bin/kiln-bench-distributed --json "$out/distributed.json" | tee "$out/distributed.txt"
 
 {
   echo "## Machine"
@@ -53,5 +55,11 @@ build/bin/kiln-bench-convnet --json "$out/convnet.json" | tee "$out/convnet.txt"
   echo "## Convnet (kiln-bench-convnet)"
   echo
   cat "$out/convnet.txt"
+  echo
+  echo "## Distributed (kiln-bench-distributed)"
+  echo
+  echo '```'
+  cat "$out/distributed.txt"
+  echo '```'
 } > "$out/performance.md"
 echo "Wrote $out/performance.md"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds in Release, runs the whole suite with ctest,
+# The test command: installs what is missing, builds in Release (with MPI), runs the whole suite with ctest,
 # then builds the suite again with AddressSanitizer + UndefinedBehaviorSanitizer and runs it, then
 # runs the pipeline's suites under ThreadSanitizer (OpenMP's runtime is not instrumented, so
 # tests/tsan.supp hides the reports that come from inside it), and last fuzzes the parsers of
@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/setup.sh
-scripts/build.sh -DKILN_BUILD_TESTS=ON -DKILN_BUILD_APPS=ON
+# With MPI (scripts/setup.sh installs Open MPI): ctest also runs distributed training on 2 ranks.
+scripts/build.sh -DKILN_BUILD_TESTS=ON -DKILN_BUILD_APPS=ON -DKILN_MPI=ON
 (cd build && ctest --output-on-failure -j"$jobs" -LE soak)
 
 if [ "${KILN_SKIP_SANITIZERS:-0}" != 1 ]; then
