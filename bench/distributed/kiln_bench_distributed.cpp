@@ -10,12 +10,14 @@
 //     with fit(x, y): the job's batch shared between the ranks, one allreduce of the gradients a
 //     step. Each time is split into the time inside allreduce (the gradients' and the step's
 //     agreement, waiting for the slower rank included) and the rest. Beside them, the same work
-//     in one plain process on all the cores.
+//     in one plain process on all the cores, and PyTorch's DistributedDataParallel on 1 and 2
+//     processes (bench/peers/torch_distributed.py: gloo, one thread and one core per process).
 // Then it projects N machines from those figures (docs/scale-out.md): a step's computation shrinks
 // as N shares the batch, its allreduce grows as the ring formula says. The projection's
 // efficiency is one machine's time over N times the N machines' time, and it finds the batch per
 // machine that keeps 8 machines 80% efficient. Last, what summing in an order that does not depend
 // on the rank count would cost (exact_order_cost).
+#include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/models.hpp"
 #include "../../apps/common/run_app.hpp"
@@ -29,6 +31,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -215,6 +218,7 @@ int run(int argc, char** argv) {
   arguments.add_option("convnet-steps", "N", "40", "convnet steps per epoch (batch 128)");
   arguments.add_option("epochs", "N", "3", "epochs per model, the first a warm-up; the median of the rest is reported");
   arguments.add_option("json", "PATH", "", "also write both runs' figures as JSON");
+  arguments.add_switch("no-peer", "kiln alone, without PyTorch's DistributedDataParallel beside it");
   arguments.add_switch("worker", "run as one rank of the measurement (the driver starts these under mpirun)");
   if (!arguments.parse(argc, argv)) return 0;
   const int convnet_steps = static_cast<int>(arguments.integer_in("convnet-steps", 1, 469));
@@ -226,6 +230,10 @@ int run(int argc, char** argv) {
   // mpirun binds each rank to a core, so one rank is one core; the plain process uses them all.
   const json one = run_ranks(self, 1, convnet_steps, epochs), two = run_ranks(self, 2, convnet_steps, epochs);
   const json threads = time_models(convnet_steps, epochs);
+  const std::optional<bench::PeerRun> torch = arguments.flag("no-peer")
+      ? std::nullopt
+      : bench::run_torch_peer(kProgram, "torch_distributed.py",
+                              "--convnet-steps " + std::to_string(convnet_steps) + " --epochs " + std::to_string(epochs));
   std::printf("kiln distributed fit, Fashion-MNIST, fit(x, y), median of %d epochs after a warm-up\n\n", epochs - 1);
   std::printf("%-34s %12s %12s %16s\n", "", "1 rank", "2 ranks", "1 process");
   std::printf("%-34s %12d %12d %16d\n", "threads per process", int(one["threads"]), int(two["threads"]), int(threads["threads"]));
@@ -237,6 +245,12 @@ int run(int argc, char** argv) {
     std::printf("%-34s %12.1f %12.1f\n", "  allreduce per step (us)", 1e6 * double(a["allreduce"]) / double(a["steps"]),
                 1e6 * double(b["allreduce"]) / double(b["steps"]));
     std::printf("%-34s %12s %12.2f\n", "  speed-up over 1 rank", "", double(a["epoch"]) / double(b["epoch"]));
+    if (torch) {
+      const double torch_one = torch->figures.numbers.at("processes.1." + std::string(model) + "_epoch");
+      const double torch_two = torch->figures.numbers.at("processes.2." + std::string(model) + "_epoch");
+      std::printf("%-34s %12.3f %12.3f\n", "  PyTorch DDP, gloo (s)", torch_one, torch_two);
+      std::printf("%-34s %12.2f %12.2f\n", "  kiln / PyTorch", double(a["epoch"]) / torch_one, double(b["epoch"]) / torch_two);
+    }
   }
   const json exact = exact_order_cost();
   const double dense_step = double(threads["dense"]["epoch"]) / double(threads["dense"]["steps"]);
@@ -261,8 +275,9 @@ int run(int argc, char** argv) {
   if (const std::string path = arguments.text("json"); !path.empty()) {
     std::FILE* file = std::fopen(path.c_str(), "w");
     if (!file) throw FileError("cannot write " + path);
-    std::fprintf(file, "%s\n",
-                 json{{"one_rank", one}, {"two_ranks", two}, {"one_process", threads}, {"exact_order", exact}}.dump(2).c_str());
+    json all{{"one_rank", one}, {"two_ranks", two}, {"one_process", threads}, {"exact_order", exact}};
+    if (torch) all["torch"] = json::parse(torch->json);
+    std::fprintf(file, "%s\n", all.dump(2).c_str());
     std::fclose(file);
   }
   return 0;
