@@ -12,8 +12,10 @@
 //     agreement, waiting for the slower rank included) and the rest. Beside them, the same work
 //     in one plain process on all the cores, and PyTorch's DistributedDataParallel on 1 and 2
 //     processes (bench/peers/torch_distributed.py: gloo, one thread and one core per process).
+// The allreduces are timed again with Open MPI told to use TCP over loopback, as between machines.
 // Then it projects N machines from those figures (docs/scale-out.md): a step's computation shrinks
-// as N shares the batch, its allreduce grows as the ring formula says. The projection's
+// as N shares the batch, its allreduce grows as the ring formula says, over the TCP loopback link
+// measured and over an assumed 10 Gb/s Ethernet. The projection's
 // efficiency is one machine's time over N times the N machines' time, and it finds the batch per
 // machine that keeps 8 machines 80% efficient. Last, what summing in an order that does not depend
 // on the rank count would cost (exact_order_cost).
@@ -101,13 +103,13 @@ json time_models(int convnet_steps, int epochs) {
   return result;
 }
 
-int run_worker(int argc, char** argv, int convnet_steps, int epochs) {
+int run_worker(int argc, char** argv, int convnet_steps, int epochs, bool allreduce_only) {
   distributed::Session session(argc, argv);
   std::vector<json> sizes;
   for (int64_t floats = 1; floats <= (int64_t{1} << 22); floats *= 8) {
     sizes.push_back({{"bytes", floats * 4}, {"seconds", allreduce_seconds(floats, floats < 65536 ? 200 : 20)}});
   }
-  json result = time_models(convnet_steps, epochs);
+  json result = allreduce_only ? json{{"ranks", distributed::size()}} : time_models(convnet_steps, epochs);
   result["allreduce"] = sizes;
   if (distributed::is_chief()) std::printf("%s%s\n", kResultTag, result.dump().c_str());
   return 0;
@@ -154,11 +156,17 @@ json exact_order_cost() {
 
 // ---- the driver: runs the workers and prints the tables --------------------------------------------
 
-json run_ranks(const std::string& self, int ranks, int convnet_steps, int epochs) {
+// `mpirun_options` "" lets Open MPI choose the transport (shared memory between ranks on one
+// machine); kTcpLoopback makes it use TCP over the loopback interface, as between machines.
+constexpr const char* kTcpLoopback = "--mca btl self,tcp --mca btl_tcp_if_include lo";
+
+json run_ranks(const std::string& self, int ranks, int convnet_steps, int epochs, const std::string& mpirun_options = "",
+               bool allreduce_only = false) {
   // Open MPI refuses to start as root unless told to; CI and containers run as root.
   const std::string command = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
-                              " --oversubscribe '" + self + "' --worker --convnet-steps " + std::to_string(convnet_steps) +
-                              " --epochs " + std::to_string(epochs) + " 2>&1";
+                              " --oversubscribe " + mpirun_options + " '" + self + "' --worker --convnet-steps " +
+                              std::to_string(convnet_steps) + " --epochs " + std::to_string(epochs) +
+                              (allreduce_only ? " --allreduce-only" : "") + " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) throw Error("cannot run: " + command);
   std::array<char, 1 << 16> line{};
@@ -219,16 +227,18 @@ int run(int argc, char** argv) {
   arguments.add_option("epochs", "N", "3", "epochs per model, the first a warm-up; the median of the rest is reported");
   arguments.add_option("json", "PATH", "", "also write both runs' figures as JSON");
   arguments.add_switch("no-peer", "kiln alone, without PyTorch's DistributedDataParallel beside it");
+  arguments.add_switch("allreduce-only", "with --worker: time the allreduces alone");
   arguments.add_switch("worker", "run as one rank of the measurement (the driver starts these under mpirun)");
   if (!arguments.parse(argc, argv)) return 0;
   const int convnet_steps = static_cast<int>(arguments.integer_in("convnet-steps", 1, 469));
   const int epochs = static_cast<int>(arguments.integer_in("epochs", 2, 100));
   if (!distributed::built_with_mpi()) throw Error("this kiln was built without MPI: configure with -DKILN_MPI=ON");
-  if (arguments.flag("worker")) return run_worker(argc, argv, convnet_steps, epochs);
+  if (arguments.flag("worker")) return run_worker(argc, argv, convnet_steps, epochs, arguments.flag("allreduce-only"));
 
   const std::string self = "/proc/" + std::to_string(getpid()) + "/exe";
   // mpirun binds each rank to a core, so one rank is one core; the plain process uses them all.
   const json one = run_ranks(self, 1, convnet_steps, epochs), two = run_ranks(self, 2, convnet_steps, epochs);
+  const json two_tcp = run_ranks(self, 2, convnet_steps, epochs, kTcpLoopback, /*allreduce_only=*/true);
   const json threads = time_models(convnet_steps, epochs);
   const std::optional<bench::PeerRun> torch = arguments.flag("no-peer")
       ? std::nullopt
@@ -258,24 +268,26 @@ int run(int argc, char** argv) {
               "as 8 slices added in a tree: +%.0f%% on a %.0f us step\n",
               1e6 * double(exact["one_product"]), 1e6 * double(exact["eight_slices"]),
               100 * (double(exact["eight_slices"]) - double(exact["one_product"])) / dense_step, 1e6 * dense_step);
-  std::printf("\nMPI_Allreduce of float32 (median, us)\n%-12s %12s %12s\n", "bytes", "1 rank", "2 ranks");
+  std::printf("\nMPI_Allreduce of float32 (median, us)\n%-12s %12s %14s %14s\n", "bytes", "1 rank", "2 ranks, shm",
+              "2 ranks, TCP");
   for (size_t i = 0; i < one["allreduce"].size(); ++i) {
-    std::printf("%-12.0f %12.1f %12.1f\n", double(one["allreduce"][i]["bytes"]), 1e6 * double(one["allreduce"][i]["seconds"]),
-                1e6 * double(two["allreduce"][i]["seconds"]));
+    std::printf("%-12.0f %12.1f %14.1f %14.1f\n", double(one["allreduce"][i]["bytes"]), 1e6 * double(one["allreduce"][i]["seconds"]),
+                1e6 * double(two["allreduce"][i]["seconds"]), 1e6 * double(two_tcp["allreduce"][i]["seconds"]));
   }
-  const Link measured = ring_link(two);
-  std::printf("\nring model from the 2-rank run: latency a = %.1f us, bandwidth b = %.2f GB/s\n", measured.latency * 1e6,
-              measured.bandwidth / 1e9);
-  // The projection from this machine's two ranks (shared memory), and from a common cluster link.
+  const Link shared_memory = ring_link(two), loopback = ring_link(two_tcp);
+  std::printf("\nring model, 2 ranks: shared memory a = %.1f us, b = %.2f GB/s; TCP loopback a = %.1f us, b = %.2f GB/s\n",
+              shared_memory.latency * 1e6, shared_memory.bandwidth / 1e9, loopback.latency * 1e6, loopback.bandwidth / 1e9);
+  // Machines talk over a network: TCP over loopback has the protocol's costs without a wire's,
+  // and a common cluster link (assumed, not measured here) adds the wire's.
   const Link ethernet{50e-6, 1.25e9};
   for (const char* model : {"dense", "convnet"}) {
-    print_projection(model, one[model], measured, "measured link");
+    print_projection(model, one[model], loopback, "TCP loopback link (measured)");
     print_projection(model, one[model], ethernet, "10 Gb/s Ethernet (a = 50 us, b = 1.25 GB/s, assumed)");
   }
   if (const std::string path = arguments.text("json"); !path.empty()) {
     std::FILE* file = std::fopen(path.c_str(), "w");
     if (!file) throw FileError("cannot write " + path);
-    json all{{"one_rank", one}, {"two_ranks", two}, {"one_process", threads}, {"exact_order", exact}};
+    json all{{"one_rank", one}, {"two_ranks", two}, {"two_ranks_tcp", two_tcp}, {"one_process", threads}, {"exact_order", exact}};
     if (torch) all["torch"] = json::parse(torch->json);
     std::fprintf(file, "%s\n", all.dump(2).c_str());
     std::fclose(file);
