@@ -5,7 +5,10 @@
 // together and rank 0 compares their weights with the plain run's. A third run checks that an
 // error on one rank stops both with its message, and a fourth that ranks with unequal numbers of
 // batches end the epoch together. It is a plain program (not doctest): each rank must reach every
-// collective call, so a check that fails reports and the run goes on to the end.
+// collective call, so a check that fails reports and the run goes on to the end. Besides the
+// weights, the compare mode checks the logs and evaluate's figures (averaged over the ranks, they
+// must be one process's), that only rank 0 writes files, and that BatchNormalization's moving
+// statistics end the same on both ranks.
 //
 //   test_distributed reference DIR   one process: write DIR/arrays.npz and DIR/dataset.npz
 //   test_distributed compare DIR     under mpirun: train together, compare with DIR's files
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -58,12 +62,37 @@ Sequential make_model(bool with_dropout) {
   return model;
 }
 
+// The figures a run reports: the last epoch's logs, then evaluate's, in a fixed order.
+using Figures = std::vector<double>;
+
 // Arrays: fit shares each batch of 64 between the ranks; Dropout draws per sample of the batch.
-Sequential train_on_arrays(const LabeledData& data) {
+// Each rank's CSVLogger is given its own file name, and only rank 0's may be written.
+Sequential train_on_arrays(const LabeledData& data, const std::string& dir, Figures& figures) {
   set_random_seed(11);
   Sequential model = make_model(/*with_dropout=*/true);
-  model.fit(data.x, data.y, {.batch_size = 64, .epochs = 3, .verbose = 0, .validation_split = 0.125});
+  const callbacks::CSVLogger log(dir + "/log-rank" + std::to_string(distributed::rank()) + ".csv");
+  const History history =
+      model.fit(data.x, data.y, {.batch_size = 64, .epochs = 3, .verbose = 0, .callbacks = {log}, .validation_split = 0.125});
+  for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy"}) figures.push_back(history.history.at(key).back());
+  const Logs evaluated = model.evaluate(data.x, data.y, {.batch_size = 100, .verbose = 0});
+  figures.push_back(evaluated.at("loss"));
+  figures.push_back(evaluated.at("accuracy"));
   return model;
+}
+
+void write_figures(const Figures& figures, const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  for (double value : figures) std::fprintf(file, "%.17g\n", value);
+  std::fclose(file);
+}
+
+Figures read_figures(const std::string& path) {
+  Figures figures;
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  double value = 0;
+  while (file && std::fscanf(file, "%lf", &value) == 1) figures.push_back(value);
+  if (file) std::fclose(file);
+  return figures;
 }
 
 // A dataset: shuffled alike on every rank, then each rank's shard in batches of 64 / ranks.
@@ -98,6 +127,38 @@ void compare(const Sequential& model, const std::string& reference_path, double 
   const double difference = largest_difference(mine, reference.parameter_values());
   std::printf("%s: largest difference from one process, relative to the largest weight: %.2e\n", what.c_str(), difference);
   check(difference <= tolerance, what + ": weights differ from one process's by " + std::to_string(difference));
+}
+
+// The logs and evaluate's figures are averaged over the ranks: they must be one process's.
+void compare_figures(const Figures& mine, const std::string& reference_path) {
+  const Figures reference = read_figures(reference_path);
+  check(reference.size() == mine.size(), "the reference figures in " + reference_path + " are incomplete");
+  for (size_t i = 0; i < std::min(mine.size(), reference.size()); ++i) {
+    check(std::abs(mine[i] - reference[i]) <= 1e-5 * std::max(1.0, std::abs(reference[i])),
+          "figure " + std::to_string(i) + " is " + std::to_string(mine[i]) + ", one process's " + std::to_string(reference[i]));
+  }
+  // Every rank holds the same logs.
+  std::vector<float> as_floats(mine.begin(), mine.end()), chief = as_floats;
+  distributed::broadcast(chief);
+  check(as_floats == chief, "this rank's logs differ from rank 0's");
+}
+
+// BatchNormalization's moving statistics follow each rank's batches during an epoch, and are
+// averaged at its end: every rank must end with rank 0's model.
+void check_batch_normalization_agrees(const LabeledData& data) {
+  set_random_seed(13);
+  Sequential model;
+  model.add(layers::Dense(16, Activation::Linear, 20));
+  model.add(layers::BatchNormalization());
+  model.add(layers::Dense(3, Activation::Softmax));
+  model.compile(optimizers::Adam(0.01f), losses::SparseCategoricalCrossentropy());
+  model.fit(data.x, data.y, {.batch_size = 64, .epochs = 2, .verbose = 0});
+  std::vector<float> mine = model.get_weights(), chief = mine;
+  distributed::broadcast(chief);
+  check(mine == chief, "with BatchNormalization, this rank's weights and moving statistics differ from rank 0's");
+  const std::span<const float> moving_mean(model.layer(1).parameters()[2]->value, 16);
+  check(std::any_of(moving_mean.begin(), moving_mean.end(), [](float v) { return v != 0.0f; }),
+        "BatchNormalization's moving mean never moved");
 }
 
 int run_failure() {
@@ -145,7 +206,9 @@ int main(int argc, char** argv) {
   try {
     if (mode == "reference" && !dir.empty()) {
       const LabeledData data = make_data();
-      train_on_arrays(data).save_weights(dir + "/arrays.npz");
+      Figures figures;
+      train_on_arrays(data, dir, figures).save_weights(dir + "/arrays.npz");
+      write_figures(figures, dir + "/arrays-figures.txt");
       train_on_dataset(data).save_weights(dir + "/dataset.npz");
       std::printf("wrote the one-process weights to %s\n", dir.c_str());
       return 0;
@@ -157,8 +220,16 @@ int main(int argc, char** argv) {
     }
     if (mode == "compare" && !dir.empty()) {
       const LabeledData data = make_data();
-      compare(train_on_arrays(data), dir + "/arrays.npz", 1e-5, "arrays");
+      std::filesystem::remove(dir + "/log-rank1.csv");
+      Figures figures;
+      compare(train_on_arrays(data, dir, figures), dir + "/arrays.npz", 1e-5, "arrays");
+      compare_figures(figures, dir + "/arrays-figures.txt");
+      if (distributed::is_chief()) {
+        check(std::filesystem::exists(dir + "/log-rank0.csv"), "rank 0 wrote no CSV log");
+        check(!std::filesystem::exists(dir + "/log-rank1.csv"), "rank 1 wrote a CSV log: only rank 0 writes files");
+      }
       compare(train_on_dataset(data), dir + "/dataset.npz", 1e-5, "dataset");
+      check_batch_normalization_agrees(data);
     } else if (mode == "failure") {
       run_failure();
     } else if (mode == "uneven") {
