@@ -497,6 +497,8 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
       }
       epochs_completed_ = epoch + 1;  // before the callbacks, so a checkpoint they write records it
       for (Callback* callback : callbacks) callback->on_epoch_end(epoch, logs);
+      // A rank whose data ran out (steps_per_epoch) stops training: then every rank does.
+      if (together) stop_training = distributed::any_rank(stop_training);
       // The pipeline doctor speaks once, after the first epoch, and only when it has something to say.
       if (verbose > 0 && epoch == first_epoch && diagnose_input) {
         if (std::optional<data::Diagnosis> diagnosis = diagnose_input();

@@ -53,6 +53,8 @@ void allreduce_sum(std::span<float> values);
 void allreduce_sum(std::span<double> values);
 // The smallest of every rank's value.
 int allreduce_min(int value);
+// True on every rank when `value` is true on some rank.
+inline bool any_rank(bool value) { return allreduce_min(value ? 0 : 1) == 0; }
 // Root's values copied to every rank.
 void broadcast(std::span<float> values, int root = 0);
 void broadcast(std::string& text, int root = 0);

@@ -13,7 +13,8 @@
 //   test_distributed reference DIR   one process: write DIR/arrays.npz and DIR/dataset.npz
 //   test_distributed compare DIR     under mpirun: train together, compare with DIR's files
 //   test_distributed failure         under mpirun: rank 1's pipeline throws at its third batch
-//   test_distributed uneven          under mpirun: rank 1 has fewer batches than rank 0
+//   test_distributed uneven          under mpirun: rank 1 has fewer batches than rank 0, with and
+//                                    without steps_per_epoch
 #include <kiln/kiln.hpp>
 
 #include <algorithm>
@@ -195,6 +196,14 @@ int run_uneven() {
   check(batches_run == 4, "expected 2 steps in each of 2 epochs, got " + std::to_string(batches_run));
   check(history.history.at("loss").size() == 2, "expected 2 epochs in the history");
   std::printf("rank %d: %d steps in 2 epochs\n", distributed::rank(), batches_run);
+  // With steps_per_epoch, one iteration runs on across epochs. Rank 0 has 10 batches, rank 1 only
+  // 2: rank 1 runs out at the first step of epoch 2, and every rank must stop after that epoch
+  // rather than wait for rank 1 in epoch 3.
+  const auto unequal = data::from_tensor_slices(data).take(distributed::rank() == 0 ? 20 : 4).batch(2);
+  const History on_one_iteration = model.fit(unequal, {.epochs = 4, .verbose = 0, .steps_per_epoch = 2});
+  check(on_one_iteration.history.at("loss").size() == 1,
+        "expected training to stop after epoch 2, in which rank 1 ran out, with 1 epoch in the history; got " +
+            std::to_string(on_one_iteration.history.at("loss").size()));
   return 0;
 }
 
