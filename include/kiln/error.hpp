@@ -4,6 +4,7 @@
 // Catch kiln::Error to handle all of them; the subclasses let a program tell them apart.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -40,5 +41,16 @@ class ResourceError : public Error {
  public:
   using Error::Error;
 };
+
+// The message of a caught exception (std::current_exception()), whatever its type.
+inline std::string message_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& caught) {
+    return caught.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
 
 }  // namespace kiln

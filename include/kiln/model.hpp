@@ -21,6 +21,7 @@
 #include "kiln/shared.hpp"
 #include "kiln/tensor.hpp"
 
+#include <exception>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -189,9 +190,15 @@ class Sequential {
   // The weights a batch's class_weight or sample weights give its samples, checked.
   std::span<const float> step_sample_weight(const LabeledData& batch, const std::map<int64_t, float>& class_weight, int64_t step);
 
-  // A distributed fit's step (distributed.hpp). The ranks agree on what each saw, then average
-  // their gradients, each weighted by its share (`rows` of `total_rows`) of the step's samples.
-  struct LocalStep;
+  // A distributed fit's step (distributed.hpp, fit_distributed.cpp): one rank's view of it, what
+  // the ranks agree on, then their gradients averaged, each weighted by its share (`rows` of
+  // `total_rows`) of the step's samples.
+  struct LocalStep {
+    const LabeledData* batch = nullptr;  // nullptr: this rank's data has ended
+    double loss = 0.0;
+    bool finite = true;                  // the loss and every gradient
+    std::exception_ptr failure;          // what this rank threw getting or computing its batch
+  };
   struct StepAgreement {
     bool ended = false;        // some rank's data ended: the epoch ends on all
     bool finite = true;        // every rank's loss and gradients
