@@ -7,7 +7,8 @@
 //   4. model.evaluate(x_test, y_test); model.predict(x_new); model.save_weights("m.weights.npz");
 // All parameters live in one contiguous arena (values and gradients side by side) that layers view
 // and the optimizer updates in one loop. Everything here runs on the calling thread; the math
-// inside uses the team (see parallel.hpp).
+// inside uses the team (see parallel.hpp). While a distributed::Session of several processes is
+// alive, fit and evaluate are data-parallel across them (distributed.hpp).
 #pragma once
 
 #include "kiln/callbacks.hpp"
