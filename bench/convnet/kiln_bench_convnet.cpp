@@ -18,6 +18,7 @@
 //   - peak memory (the process's maximum resident set), kiln's and the peer's;
 //   - each Conv2D's forward as kiln computes it (im2col and one GEMM) against a direct kernel:
 //     the measurement behind Conv2D's choice of algorithm (docs/convnets.md).
+#include "../common/median.hpp"
 #include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/models.hpp"
@@ -43,10 +44,7 @@ constexpr const char* kProgram = "kiln-bench-convnet";
 constexpr int64_t kBatch = 128;
 constexpr double kTargetOverTorch = 0.5, kTargetOverFloor = 2.0, kTargetMemoryOverTorch = 0.4;
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

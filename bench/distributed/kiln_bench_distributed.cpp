@@ -19,6 +19,7 @@
 // efficiency is one machine's time over N times the N machines' time, and it finds the batch per
 // machine that keeps 8 machines 80% efficient. Last, what summing in an order that does not depend
 // on the rank count would cost (exact_order_cost).
+#include "../common/median.hpp"
 #include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/models.hpp"
@@ -45,10 +46,7 @@ using nlohmann::json;
 constexpr const char* kProgram = "kiln-bench-distributed";
 constexpr const char* kResultTag = "RESULT ";
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
 
 // ---- the worker: one rank of `mpirun -np N kiln-bench-distributed --worker` ----------------------
 

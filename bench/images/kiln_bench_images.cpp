@@ -18,6 +18,7 @@
 // (Pillow, 0, 1 and 2 worker processes) and trains the same model on it; the table ends with kiln's
 // default set-up against PyTorch's best. --no-peer skips it.
 // --json PATH writes the same figures as JSON.
+#include "../common/median.hpp"
 #include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/run_app.hpp"
@@ -53,10 +54,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
 
 // The first `count` Fashion-MNIST training images as DIR/<label>/<index>.png.
 void write_png_folder(const std::string& dir, int64_t count) {

@@ -15,6 +15,7 @@
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/run_app.hpp"
 #include "../../apps/common/idx_batches.hpp"
+#include "../common/median.hpp"
 #include "../common/flat_json.hpp"
 
 #include <kiln/kiln.hpp>
@@ -49,11 +50,7 @@ double training_flops_per_sample(const std::vector<int64_t>& widths) {
   return flops;
 }
 
-double median(std::vector<double> values) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
 
 double seconds_since_epoch_clock() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -14,6 +14,7 @@
 // is 1 when the smaller stage is fully hidden behind the larger one and 0 when nothing overlaps.
 // The PyTorch peer, bench/peers/torch_pipeline.py, runs the same cases after kiln's (never at the
 // same time). bench/README.md shows the command and a sample of the output.
+#include "../common/median.hpp"
 #include "../common/torch_peer.hpp"
 #include "../../apps/common/arguments.hpp"
 #include "../../apps/common/idx_batches.hpp"
@@ -145,10 +146,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
 
 double median_seconds(int repeats, const std::function<double()>& run_once) {
   std::vector<double> seconds;
