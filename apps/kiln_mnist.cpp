@@ -52,7 +52,7 @@ int run(int argc, char** argv) {
   apps::check_model_name(model_name);
   const int64_t batch_size = arguments.has("batch-size") ? arguments.integer_in("batch-size", 1, apps::kMaxBatchSize)
                                                          : apps::default_batch_size(model_name);
-  apps::batch_size_per_rank(batch_size);  // checks that the ranks share it evenly
+  apps::check_batch_size_shares_evenly(batch_size);
   const auto learning_rate = static_cast<float>(arguments.number("learning-rate"));
   if (arguments.has("threads")) set_num_threads(static_cast<int>(arguments.integer_in("threads", 1, apps::kMaxThreadsFlag)));
   apps::check_output_paths(arguments);

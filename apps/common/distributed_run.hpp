@@ -27,14 +27,14 @@ inline void start_distributed_if_requested(const Arguments& arguments, std::opti
   if (!distributed::is_chief()) std::freopen("/dev/null", "w", stdout);
 }
 
-// The job's batch size, shared out evenly between the ranks.
-inline int64_t batch_size_per_rank(int64_t batch_size) {
+// The job's batch size must share out evenly between the ranks (training_batches gives each
+// rank batch_size / size()).
+inline void check_batch_size_shares_evenly(int64_t batch_size) {
   const int64_t ranks = distributed::size();
   if (batch_size % ranks != 0) {
     throw ArgumentError("--batch-size " + std::to_string(batch_size) + " is the job's batch and must be shared evenly by " +
                         std::to_string(ranks) + " ranks; give a multiple of " + std::to_string(ranks));
   }
-  return batch_size / ranks;
 }
 
 }  // namespace kiln::apps
