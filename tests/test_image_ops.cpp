@@ -408,4 +408,9 @@ TEST_CASE("decode_image refuses a header that declares more pixels than PIL allo
   CHECK(contains(message, "bomb.png"));
   CHECK(contains(message, "15000x15000"));
   CHECK(contains(message, "decompression bomb"));
+  // A lower limit of the caller's: a 2x2 image passes at 4 pixels and is refused at 3.
+  const Bytes two_by_two = kiln_test::png_bytes(2, 2, 1, Bytes(4, 7));
+  CHECK(kiln::image::decode_image(two_by_two, {.max_pixels = 4}).dim(0) == 2);
+  const std::string lowered = error_message<FileError>([&] { kiln::image::decode_image(two_by_two, {.max_pixels = 3}); });
+  CHECK(contains(lowered, "more than the 3 kiln decodes"));
 }

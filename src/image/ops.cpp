@@ -235,7 +235,6 @@ std::vector<uint8_t> read_file(const std::string& path) {
 }
 
 namespace {
-constexpr int64_t kMaxImagePixels = 2 * 89'478'485;  // PIL's DecompressionBombError threshold
 }  // namespace
 
 Tensor decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
@@ -256,11 +255,11 @@ Tensor decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options
   int width = 0, height = 0, stored_channels = 0;
   // The header's size, checked before stb allocates for it: a few hundred bytes of PNG can
   // declare a 15000x15000 image (a decompression bomb). PIL, behind Keras's image loading, refuses
-  // images over twice its MAX_IMAGE_PIXELS; so does kiln.
+  // images over twice its MAX_IMAGE_PIXELS; so does kiln, unless told a lower limit.
   if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels) &&
-      int64_t{width} * height > kMaxImagePixels) {
+      int64_t{width} * height > options.max_pixels) {
     throw FileError("cannot decode " + source + ": it declares " + std::to_string(width) + "x" + std::to_string(height) +
-                    " pixels, more than the " + std::to_string(kMaxImagePixels) + " kiln decodes (a decompression bomb?)");
+                    " pixels, more than the " + std::to_string(options.max_pixels) + " kiln decodes (a decompression bomb?)");
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels, options.channels),

@@ -49,12 +49,18 @@ struct ImageSize {
 // FileError naming the path.
 std::vector<uint8_t> read_file(const std::string& path);
 
+// The most pixels a header may declare: PIL's DecompressionBombError threshold (twice its
+// MAX_IMAGE_PIXELS), which Keras's image loading inherits. A few hundred bytes can declare more.
+inline constexpr int64_t kMaxImagePixels = 2 * 89'478'485;
+
 struct DecodeOptions {
   // 0 keeps the file's own channels; 1, 3 or 4 converts to grey, RGB or RGBA (tf.image's rule).
   // Grey from colour is stb's luma, (77 R + 150 G + 29 B) / 256; an added alpha channel is 255.
   int channels = 0;
   // What the bytes are, for error messages: usually the file's path.
   std::string source = "image data";
+  // Larger declared sizes are refused before decoding (as PIL's MAX_IMAGE_PIXELS can be lowered).
+  int64_t max_pixels = kMaxImagePixels;
 };
 
 // tf.image.decode_image: PNG (8 or 16 bits, 16 reduced to 8), JPEG (baseline and progressive),
