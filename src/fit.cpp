@@ -268,9 +268,10 @@ std::span<const float> Sequential::step_sample_weight(const LabeledData& batch, 
 
 // The epoch loop both fits share. steps_per_epoch 0 means "unknown" (the progress bar says so).
 //
-// Distributed (distributed::active()), every rank runs this loop in step: each computes the
-// gradients of its own batch, the ranks agree on the step (agree_on_step: did every rank get a
-// batch, did any fail), then average their gradients and apply the same update. An error on some
+// Distributed (distributed::active()), every rank runs this loop in step: each runs the forward
+// pass and the loss on its own batch, the ranks agree on the step (agree_on_step: did every rank
+// get a batch, did any fail), then each runs backward and the ranks sum their gradients
+// (sum_gradients_over_ranks), and every rank applies the same update. An error on some
 // ranks during a step ends the step on all of them with its message; an error elsewhere on one
 // rank ends every rank through distributed::abort_all, since the others would wait for it forever.
 History Sequential::train(const std::function<BatchSource(int epoch)>& start_epoch, int64_t steps_per_epoch,
@@ -323,7 +324,12 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
           if (local.batch) {
             for (Callback* callback : callbacks) callback->on_train_batch_begin(step, logs);
             const std::span<const float> sample_weight = step_sample_weight(*local.batch, options.class_weight, step);
-            if (local.batch->x.rows() > 0) {  // a rank's share of a short last batch may be empty
+            if (local.batch->x.rows() > 0 && together) {  // a rank's share of a short last batch may be empty
+              // The forward pass and the loss; backward waits for the ranks' agreement on the step.
+              local.loss = forward_and_loss(local.batch->x, local.batch->y, sample_weight);
+              local.finite = std::isfinite(local.loss);
+              if (local.finite) update_metrics(local.batch->y, sample_weight);
+            } else if (local.batch->x.rows() > 0) {
               const StepResult result = compute_gradients(local.batch->x, local.batch->y, sample_weight);
               local.loss = result.loss;
               local.finite = result.applied;
@@ -349,7 +355,9 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
           break;
         }
         ++batches_seen;
-        const bool finite = together ? agreement->finite : local.finite;
+        // Distributed, the gradients are computed and summed over the ranks here, once every rank
+        // has a finite loss; the sum is the same everywhere, so is the verdict on it.
+        const bool finite = together ? agreement->finite && sum_gradients_over_ranks(rows, agreement->rows) : local.finite;
         if (!finite) {
           // The step was not applied. A callback such as TerminateOnNaN may end training here, as
           // Keras lets it; otherwise the caller hears of it.
@@ -363,7 +371,6 @@ History Sequential::train(const std::function<BatchSource(int epoch)>& start_epo
           }
           break;
         }
-        if (together) average_gradients(rows, agreement->rows);
         apply_gradients();
         if (together) {
           logs["loss"] = agreement->loss;

@@ -33,8 +33,9 @@ namespace {
 }  // namespace
 
 Sequential::StepAgreement Sequential::agree_on_step(const LocalStep& local, double loss_sum, int64_t samples_seen) {
-  // One small allreduce of these sums, before the gradients' own: whether every rank has a batch,
-  // whether any failed or met a non-finite step or a Ctrl-C, and the running loss and metrics.
+  // One small allreduce of these sums, between the forward pass and the backward: whether every
+  // rank has a batch, whether any failed or met a non-finite loss or a Ctrl-C, the step's rows
+  // (which weigh each rank's gradient), and the running loss and metrics.
   enum : size_t { kHasBatch, kFailed, kNotFinite, kInterrupted, kRows, kLossSum, kSamplesSeen, kMetrics };
   std::vector<double> sums(kMetrics + metrics_.size(), 0.0);
   sums[kHasBatch] = local.batch ? 1.0 : 0.0;
@@ -61,16 +62,23 @@ Sequential::StepAgreement Sequential::agree_on_step(const LocalStep& local, doub
   return agreement;
 }
 
-void Sequential::average_gradients(int64_t rows, int64_t total_rows) {
-  // Each rank's gradient is its own samples' mean; weighted by its share of the step's samples
-  // and summed over the ranks, they make the mean over the step's whole batch.
+bool Sequential::sum_gradients_over_ranks(int64_t rows, int64_t total_rows) {
+  // Each rank's loss is the mean over its own samples. Its gradient, weighted by the rank's share
+  // of the step's samples, makes the ranks' gradients add up to the mean over the step's whole
+  // batch. Backward is linear in the loss gradient, so the weight goes on that [rows, outputs]
+  // tensor before backward rather than on the whole arena after it.
   if (rows == 0) {
     std::fill(parameter_gradients_.begin(), parameter_gradients_.end(), 0.0f);
-  } else if (rows != total_rows) {
-    const float share = static_cast<float>(rows) / static_cast<float>(total_rows);
-    for (float& gradient : parameter_gradients_) gradient *= share;
+  } else {
+    if (rows != total_rows) {
+      const float share = static_cast<float>(rows) / static_cast<float>(total_rows);
+      for (float& gradient : loss_gradient_.values()) gradient *= share;
+    }
+    backward_from_loss();
   }
   distributed::allreduce_sum(parameter_gradients_);
+  // Every rank holds the same sum, so every rank decides alike whether the step is applied.
+  return gradients_finite();
 }
 
 void Sequential::average_epoch_state(Logs& logs) {

@@ -324,25 +324,39 @@ Sequential::StepResult Sequential::train_step(const Tensor& x, const Tensor& y, 
 }
 
 Sequential::StepResult Sequential::compute_gradients(const Tensor& x, const Tensor& y, std::span<const float> sample_weight) {
-  check_compiled("train_on_batch");
-  const DenormalsFlushedToZero flush_denormals;
-  const Tensor& prediction = forward(x, /*training=*/true);
-  Loss& loss = **loss_;
-  loss.check_targets(prediction.shape(), y);
-  Layer& last = *layers_.back();
-  const GradientWith with = loss.fuses_with(last.output_activation()) ? GradientWith::PreActivation : GradientWith::Predictions;
-  const double loss_value = loss.compute_weighted(prediction, y, sample_weight, &loss_gradient_, with);
-
-  const Tensor* gradient = with == GradientWith::PreActivation ? &last.backward_from_preactivation(loss_gradient_)
-                                                              : &last.backward(loss_gradient_);
-  for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
-
+  const double loss_value = forward_and_loss(x, y, sample_weight);
+  backward_from_loss();
   // A NaN or infinite loss or gradient would spread into every weight it touches: such a step
   // is not applied, so whoever catches the error still holds the model as it was.
-  if (!std::isfinite(loss_value) || !all_finite(parameter_gradients_)) return {loss_value, false};
-  for (Shared<Metric>& metric : metrics_) metric->update_weighted(prediction, y, sample_weight);
+  if (!std::isfinite(loss_value) || !gradients_finite()) return {loss_value, false};
+  update_metrics(y, sample_weight);
   return {loss_value, true};
 }
+
+double Sequential::forward_and_loss(const Tensor& x, const Tensor& y, std::span<const float> sample_weight) {
+  check_compiled("train_on_batch");
+  const DenormalsFlushedToZero flush_denormals;
+  training_prediction_ = &forward(x, /*training=*/true);
+  Loss& loss = **loss_;
+  loss.check_targets(training_prediction_->shape(), y);
+  loss_gradient_with_ =
+      loss.fuses_with(layers_.back()->output_activation()) ? GradientWith::PreActivation : GradientWith::Predictions;
+  return loss.compute_weighted(*training_prediction_, y, sample_weight, &loss_gradient_, loss_gradient_with_);
+}
+
+void Sequential::backward_from_loss() {
+  const DenormalsFlushedToZero flush_denormals;
+  Layer& last = *layers_.back();
+  const Tensor* gradient = loss_gradient_with_ == GradientWith::PreActivation ? &last.backward_from_preactivation(loss_gradient_)
+                                                                             : &last.backward(loss_gradient_);
+  for (size_t i = layers_.size() - 1; i-- > backward_stop_;) gradient = &layers_[i]->backward(*gradient);
+}
+
+void Sequential::update_metrics(const Tensor& y, std::span<const float> sample_weight) {
+  for (Shared<Metric>& metric : metrics_) metric->update_weighted(*training_prediction_, y, sample_weight);
+}
+
+bool Sequential::gradients_finite() const { return all_finite(parameter_gradients_); }
 
 void Sequential::apply_gradients() {
   const DenormalsFlushedToZero flush_denormals;

@@ -174,10 +174,16 @@ class Sequential {
   };
   StepResult train_step(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
   // train_step in two: forward, loss, backward (the gradients left in the arena, the metrics
-  // updated when they are finite), then the optimizer's update. A distributed step averages
-  // the gradients between the two.
+  // updated when they are finite), then the optimizer's update. A distributed step runs the
+  // parts of the first itself, and sums the ranks' gradients before the second.
   StepResult compute_gradients(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
   void apply_gradients();
+  // compute_gradients' parts: the training forward and the loss (its gradient in loss_gradient_);
+  // backward from that gradient into the arena; the metrics from that forward's predictions.
+  double forward_and_loss(const Tensor& x, const Tensor& y, std::span<const float> sample_weight);
+  void backward_from_loss();
+  void update_metrics(const Tensor& y, std::span<const float> sample_weight);
+  bool gradients_finite() const;
   std::string non_finite_step_message(double loss_value) const;
 
   // One epoch's batches: each call gives the next, or nullptr at the end.
@@ -197,19 +203,21 @@ class Sequential {
   struct LocalStep {
     const LabeledData* batch = nullptr;  // nullptr: this rank's data has ended
     double loss = 0.0;
-    bool finite = true;                  // the loss and every gradient
+    bool finite = true;                  // the loss
     std::exception_ptr failure;          // what this rank threw getting or computing its batch
   };
   struct StepAgreement {
     bool ended = false;        // some rank's data ended: the epoch ends on all
-    bool finite = true;        // every rank's loss and gradients
+    bool finite = true;        // every rank's loss
     bool interrupted = false;  // Ctrl-C on some rank
     int64_t rows = 0;          // the step's samples on all ranks together
     double loss = 0.0;         // the epoch's running loss and metrics over all ranks' samples
     std::vector<double> metric_results;
   };
   StepAgreement agree_on_step(const LocalStep& local, double loss_sum, int64_t samples_seen);
-  void average_gradients(int64_t rows, int64_t total_rows);
+  // Backward from this rank's loss gradient, weighted by its share, then the ranks' gradients
+  // summed: the same gradient on every rank. True when it is finite.
+  bool sum_gradients_over_ranks(int64_t rows, int64_t total_rows);
   // At an epoch's end: input_wait and the non-trainable parameters averaged over the ranks.
   void average_epoch_state(Logs& logs);
   // A distributed evaluate's logs: every rank's, weighted by its samples.
@@ -263,6 +271,8 @@ class Sequential {
 
   // Reused buffers: a training step allocates nothing once these have their size.
   Tensor loss_gradient_;
+  GradientWith loss_gradient_with_ = GradientWith::Predictions;  // what loss_gradient_ is taken against
+  const Tensor* training_prediction_ = nullptr;                 // the last training forward's output
   LabeledData batch_;
   Tensor class_weights_;  // a batch's class_weight as sample weights
 };
